@@ -1,0 +1,1 @@
+"""Kafka: topic catalogue, message schemas, codecs and workers."""

@@ -1,0 +1,1 @@
+"""Risk-point registry, regions, rasters and vectors. Opens data; never talks to Kafka."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streams.units import CANONICAL_UNIT, SensorKind, unit_factor
 
@@ -27,16 +27,12 @@ class SensorSpec(BaseModel):
     kind: SensorKind
     unit: str = ""
 
-    @field_validator("unit")
-    @classmethod
-    def _default_unit(cls, value: str, info: Any) -> str:
-        kind = info.data.get("kind")
-        if kind is None:
-            return value
-        if not value:
-            return CANONICAL_UNIT[kind]
-        unit_factor(kind, value)  # raises UnitError with the accepted units
-        return value
+    @model_validator(mode="after")
+    def _check_unit(self) -> SensorSpec:
+        if not self.unit:
+            object.__setattr__(self, "unit", CANONICAL_UNIT[self.kind])
+        unit_factor(self.kind, self.unit)  # raises UnitError with the accepted units
+        return self
 
 
 class RiskPoint(BaseModel):

@@ -9,6 +9,9 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streams.kafka_config import KafkaConfig
+from streams.topics import Topics
+
 DEFAULT_SECRET = "development-only-secret-change-me"
 
 
@@ -25,6 +28,8 @@ class Settings(BaseSettings):
     kafka_port: int = Field(9092, ge=1, le=65535,
                             description="first port tried for the embedded broker")
     kafka_client_id: str = Field("geowarn", description="client.id prefix of every Kafka client")
+    topic_prefix: str = Field("", pattern=r"^[A-Za-z0-9_.\-]*$",
+                              description="prefix of every topic name, to share one cluster")
     topic_partitions: int = Field(6, ge=1, le=1024, description="partitions of new topics")
     topic_replication: int = Field(1, ge=1, le=16, description="replication factor of new topics")
     topic_retention_hours: float = Field(168, gt=0, description="retention.ms of new topics, hours")
@@ -58,6 +63,16 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'geowarn.db').resolve()}"
+
+    @property
+    def topics(self) -> Topics:
+        return Topics.with_prefix(self.topic_prefix)
+
+    @property
+    def kafka(self) -> KafkaConfig:
+        if not self.kafka_bootstrap:
+            raise RuntimeError("no Kafka bootstrap: start the embedded broker first")
+        return KafkaConfig(self.kafka_bootstrap, client_id=self.kafka_client_id)
 
     @property
     def retention_ms(self) -> int:

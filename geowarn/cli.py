@@ -1,0 +1,176 @@
+"""The `geowarn` command line: the composition root of every process."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from geowarn.logging_setup import configure_logging
+from geowarn.runtime import NoBrokerError, broker_address_file, prepare_database, prepare_topics, resolve_bootstrap
+from geowarn.settings import Settings
+
+log = logging.getLogger("geowarn")
+
+app = typer.Typer(help="geowarn: geological-hazard early warning.", no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_show_locals=False)
+points_app = typer.Typer(help="The risk-point registry.", no_args_is_help=True)
+app.add_typer(points_app, name="points")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:
+        typer.echo(f"error: invalid settings: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _connected_settings() -> Settings:
+    try:
+        return resolve_bootstrap(_settings())
+    except NoBrokerError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _stop_event_on_signals() -> threading.Event:
+    """A stop event set by SIGTERM or SIGINT, so workers finish their batch and commit."""
+    stop = threading.Event()
+
+    def handler(signum, _frame):
+        log.info("received %s, finishing the current batch", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+@app.callback()
+def main(log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO") -> None:
+    configure_logging(log_level)
+
+
+@app.command()
+def schemas(out: Annotated[Path, typer.Option(help="output directory")] = Path("docs/topics")) -> None:
+    """Write the JSON Schema of every topic's messages."""
+    from geowarn.schemas_doc import write_topic_schemas
+
+    for path in write_topic_schemas(out):
+        typer.echo(path)
+
+
+@app.command()
+def broker(port: Annotated[int, typer.Option(help="first port to try")] = 0) -> None:
+    """Run the embedded Kafka-compatible broker (Tansu) in the foreground."""
+    from geowarn.embedded import start_broker
+
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    running = start_broker(port or settings.kafka_port, log_path=settings.data_dir / "tansu.log")
+    broker_address_file(settings).write_text(running.bootstrap)
+    prepare_topics(settings.model_copy(update={"kafka_bootstrap": running.bootstrap}))
+    typer.echo(f"embedded broker listening on {running.bootstrap} (memory only; Ctrl-C stops it)")
+    stop = _stop_event_on_signals()
+    try:
+        while not stop.wait(0.5):
+            if running.process.poll() is not None:
+                typer.echo(f"error: the broker exited with status {running.process.returncode}", err=True)
+                raise typer.Exit(1)
+    finally:
+        running.stop()
+        broker_address_file(settings).unlink(missing_ok=True)
+
+
+@app.command("db-upgrade")
+def db_upgrade() -> None:
+    """Apply database migrations (every process also does this at start)."""
+    settings = _settings()
+    prepare_database(settings)
+    typer.echo(f"database at {settings.effective_database_url.split('@')[-1]} is up to date")
+
+
+@app.command("topics-create")
+def topics_create() -> None:
+    """Create the topics that do not exist yet (idempotent)."""
+    settings = _connected_settings()
+    created = prepare_topics(settings)
+    typer.echo("created: " + (", ".join(created) if created else "nothing, all exist"))
+
+
+@points_app.command("import")
+def points_import(
+    file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, zipped Shapefile or CSV")],
+    skip_invalid: Annotated[bool, typer.Option(help="import the valid rows of a file with errors")] = False,
+) -> None:
+    """Import risk points; a file with errors imports nothing unless --skip-invalid."""
+    from geo.boundaries import Boundaries
+    from geo.importers import ImportFileError, read_risk_points
+    from store.db import make_engine, session_factory, session_scope
+    from store.points import upsert_points
+
+    settings = _settings()
+    try:
+        report = read_risk_points(file, boundaries=Boundaries.load())
+    except ImportFileError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if report.rejected:
+        typer.echo(report.format_report(), err=True)
+        if not skip_invalid:
+            typer.echo(f"error: {len(report.rejected)} invalid row(s); nothing imported "
+                       "(fix them or pass --skip-invalid)", err=True)
+            raise typer.Exit(1)
+    prepare_database(settings)
+    engine = make_engine(settings.effective_database_url)
+    with session_scope(session_factory(engine)) as session:
+        written = upsert_points(session, report.points)
+    typer.echo(f"imported {written} risk point(s) from {file}"
+               + (f"; skipped {len(report.rejected)} invalid" if report.rejected else ""))
+
+
+@points_app.command("count")
+def points_count() -> None:
+    """Print how many risk points the registry holds."""
+    from store.db import make_engine, session_factory, session_scope
+    from store.points import count_points
+
+    settings = _settings()
+    prepare_database(settings)
+    with session_scope(session_factory(make_engine(settings.effective_database_url))) as session:
+        typer.echo(count_points(session))
+
+
+@app.command("demo-data")
+def demo_data(
+    points: Annotated[int, typer.Option(min=1, max=500_000, help="how many risk points")] = 5000,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    out: Annotated[Path | None, typer.Option(help="write a GeoJSON/CSV file instead of loading")] = None,
+) -> None:
+    """Generate demo risk points in the provinces where geological hazards concentrate."""
+    from geo.boundaries import Boundaries
+    from geo.demo_data import generate_demo_points, write_points
+
+    generated = generate_demo_points(points, seed=seed, boundaries=Boundaries.load())
+    if out is not None:
+        write_points(generated, out)
+        typer.echo(f"wrote {len(generated)} risk points to {out}")
+        return
+    from store.db import make_engine, session_factory, session_scope
+    from store.points import upsert_points
+
+    settings = _settings()
+    prepare_database(settings)
+    with session_scope(session_factory(make_engine(settings.effective_database_url))) as session:
+        written = upsert_points(session, generated)
+    typer.echo(f"loaded {written} demo risk points")
+
+
+if __name__ == "__main__":
+    sys.exit(app())

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     kafka_port: int = Field(9092, ge=1, le=65535,
                             description="first port tried for the embedded broker")
     kafka_client_id: str = Field("geowarn", description="client.id prefix of every Kafka client")
+    kafka_session_timeout_ms: int = Field(
+        10_000, ge=1000, le=300_000,
+        description="consumer-group session timeout; the first join takes about half of it")
     topic_prefix: str = Field("", pattern=r"^[A-Za-z0-9_.\-]*$",
                               description="prefix of every topic name, to share one cluster")
     topic_partitions: int = Field(6, ge=1, le=1024, description="partitions of new topics")
@@ -72,7 +75,9 @@ class Settings(BaseSettings):
     def kafka(self) -> KafkaConfig:
         if not self.kafka_bootstrap:
             raise RuntimeError("no Kafka bootstrap: start the embedded broker first")
-        return KafkaConfig(self.kafka_bootstrap, client_id=self.kafka_client_id)
+        return KafkaConfig(self.kafka_bootstrap, client_id=self.kafka_client_id,
+                           session_timeout_ms=self.kafka_session_timeout_ms,
+                           heartbeat_interval_ms=max(500, self.kafka_session_timeout_ms // 5))
 
     @property
     def retention_ms(self) -> int:
@@ -81,3 +86,20 @@ class Settings(BaseSettings):
 
 def get_settings() -> Settings:
     return Settings()
+
+
+def settings_table() -> str:
+    """The README's settings table, generated from the class so that it cannot drift."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, info in Settings.model_fields.items():
+        default = info.default
+        if hasattr(default, "get_secret_value"):
+            shown = "(development default)"
+        elif default is None:
+            shown = "unset"
+        elif default == "":
+            shown = "empty"
+        else:
+            shown = f"`{default}`"
+        rows.append(f"| `GEOWARN_{name.upper()}` | {shown} | {info.description or ''} |")
+    return "\n".join(rows)

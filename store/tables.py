@@ -4,7 +4,7 @@ timezone-aware UTC."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
@@ -15,13 +15,39 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    TypeDecorator,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
+class UtcDateTime(TypeDecorator[datetime]):
+    """``TIMESTAMP WITH TIME ZONE`` that always hands back aware UTC datetimes.
+
+    SQLite stores datetimes as text without an offset and returns them naive,
+    and PostgreSQL returns them in the session's time zone; both would make
+    comparisons with the aware event times of messages fail or lie. Values
+    are converted to UTC on the way in (a naive value is taken as UTC) and
+    marked UTC on the way out, so text ordering on SQLite is time ordering.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None or value.tzinfo is None:
+            return value
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: DateTime(timezone=True)}
+    type_annotation_map = {datetime: UtcDateTime()}  # noqa: RUF012 - read by SQLAlchemy
 
 
 class RiskPointRow(Base):
@@ -73,7 +99,8 @@ class WarningRow(Base):
     province: Mapped[str | None] = mapped_column(String(64), index=True)
     county: Mapped[str | None] = mapped_column(String(64))
     opened_at: Mapped[datetime] = mapped_column(index=True, doc="event time of the opening assessment")
-    updated_at: Mapped[datetime] = mapped_column(doc="event time of the latest transition")
+    updated_at: Mapped[datetime] = mapped_column(
+        doc="event time of the latest assessment applied (a transition or an evidence update)")
     lifted_at: Mapped[datetime | None]
     model: Mapped[str] = mapped_column(String(64))
     model_version: Mapped[str] = mapped_column(String(32))
@@ -107,7 +134,8 @@ class WarningTransitionRow(Base):
     to_level: Mapped[str] = mapped_column(String(8))
     observed_at: Mapped[datetime] = mapped_column(doc="event time of the assessment")
     recorded_at: Mapped[datetime] = mapped_column(doc="wall-clock time of the write")
-    assessment_id: Mapped[str] = mapped_column(String(36))
+    assessment_id: Mapped[str] = mapped_column(
+        String(36), index=True, doc="lets the ledger recognise an assessment it already applied")
     model: Mapped[str] = mapped_column(String(64))
     model_version: Mapped[str] = mapped_column(String(32))
     evidence: Mapped[list] = mapped_column(JSON, default=list)

@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 import threading
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -170,6 +171,80 @@ def demo_data(
     with session_scope(session_factory(make_engine(settings.effective_database_url))) as session:
         written = upsert_points(session, generated)
     typer.echo(f"loaded {written} demo risk points")
+
+
+class WorkerName(StrEnum):
+    scorer = "scorer"
+    ledger = "ledger"
+
+
+@app.command()
+def workers(name: Annotated[WorkerName, typer.Argument(help="which worker to run")]) -> None:
+    """Run one worker until SIGTERM/Ctrl-C; start more for more throughput (consumer groups)."""
+    from geowarn import services
+
+    settings = _connected_settings()
+    prepare_database(settings)
+    prepare_topics(settings)
+    stop = _stop_event_on_signals()
+    runner = services.run_scorer if name is WorkerName.scorer else services.run_ledger
+    runner(settings, stop)
+    log.info("%s stopped", name.value)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="listen address (default: settings)")] = None,
+    port: Annotated[int | None, typer.Option(help="listen port (default: settings)")] = None,
+) -> None:
+    """Run the API (REST, WebSocket push, OpenAPI at /docs)."""
+    from geowarn import services
+
+    settings = _connected_settings()
+    prepare_database(settings)
+    prepare_topics(settings)
+    services.run_api(settings, host or settings.api_host, port or settings.api_port)
+
+
+@app.command()
+def simulate(
+    rate: Annotated[float, typer.Option(min=1, help="readings per wall-clock second")] = 2000,
+    speed: Annotated[float, typer.Option(min=0.001, help="simulated seconds per real second")] = 60,
+    backfill_hours: Annotated[float, typer.Option(min=0, help="history produced first")] = 24,
+    duration: Annotated[float | None, typer.Option(help="simulated seconds to run (default: until Ctrl-C)")] = None,
+    accelerating: Annotated[float, typer.Option(min=0, max=1, help="share of points accelerating towards failure")] = 0.02,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+) -> None:
+    """Produce simulated readings for every registered point (event time runs `speed` times faster)."""
+    from geowarn import services
+
+    settings = _connected_settings()
+    prepare_database(settings)
+    prepare_topics(settings)
+    stop = _stop_event_on_signals()
+    try:
+        summary = services.run_simulator(settings, stop, rate=rate, speed=speed,
+                                         backfill_hours=backfill_hours, duration_s=duration,
+                                         seed=seed, accelerating_fraction=accelerating)
+    except RuntimeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(summary)
+
+
+@app.command()
+def demo(
+    points: Annotated[int, typer.Option(min=1, max=500_000, help="demo points if the registry is empty")] = 5000,
+    rate: Annotated[float, typer.Option(min=1, help="simulated readings per second")] = 2000,
+    speed: Annotated[float, typer.Option(min=0.001, help="simulated seconds per real second")] = 60,
+    backfill_hours: Annotated[float, typer.Option(min=0, help="history the simulator produces first")] = 24,
+) -> None:
+    """Run everything: embedded broker (unless GEOWARN_KAFKA_BOOTSTRAP), simulator, scorer, ledger, API."""
+    from geowarn.demo import run_demo
+
+    status = run_demo(_settings(), points=points, rate=rate, speed=speed,
+                      backfill_hours=backfill_hours, echo=typer.echo)
+    raise typer.Exit(status)
 
 
 if __name__ == "__main__":

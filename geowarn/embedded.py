@@ -97,6 +97,9 @@ def start_broker(port: int = 9092, host: str = "127.0.0.1", log_path: Path | Non
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             # Die with the parent even on SIGKILL: no orphan broker holding the port.
             preexec_fn=_die_with_parent,
+            # Its own session: a terminal's Ctrl-C reaches geowarn, which stops the
+            # broker last, after the workers have committed.
+            start_new_session=True,
         )
     finally:
         if log_path:

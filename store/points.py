@@ -158,3 +158,22 @@ def load_point_index(session: Session, ids: Iterable[str] | None = None) -> dict
         for row in session.execute(select(*columns).where(RiskPointRow.id.in_(chunk))):
             index[row[0]] = PointInfo(*row)
     return index
+
+
+def hazard_types(session: Session) -> dict[str, str]:
+    """id -> hazard type of every point: the scorer's registry of known points."""
+    return {row[0]: row[1] for row in session.execute(select(RiskPointRow.id, RiskPointRow.hazard_type))}
+
+
+def load_risk_points(session: Session) -> list[RiskPoint]:
+    """Every point with its sensors, as domain objects (for the simulator and exports)."""
+    sensors: dict[str, list[dict[str, str]]] = {}
+    for point_id, sensor_id, kind, unit in session.execute(
+            select(SensorRow.point_id, SensorRow.sensor_id, SensorRow.kind, SensorRow.unit)):
+        sensors.setdefault(point_id, []).append({"sensor_id": sensor_id, "kind": kind, "unit": unit})
+    columns = (RiskPointRow.id, *(getattr(RiskPointRow, name) for name in _POINT_COLUMNS))
+    points = []
+    for row in session.execute(select(*columns).order_by(RiskPointRow.id)):
+        fields = dict(zip(("id", *_POINT_COLUMNS), row, strict=True))
+        points.append(RiskPoint(**fields, sensors=sensors.get(fields["id"], [])))
+    return points

@@ -64,3 +64,26 @@ def test_upserting_nothing_writes_nothing(sessions):
     with session_scope(sessions) as session:
         assert upsert_points(session, []) == 0
         assert count_points(session) == 0
+
+
+def test_load_risk_points_round_trips_points_with_sensors(database_url):
+    from store.db import make_engine, session_factory, session_scope
+    from store.migrate import upgrade
+    from store.points import hazard_types, load_risk_points, upsert_points
+    from geo.registry import RiskPoint, SensorSpec
+
+    upgrade(database_url)
+    sessions = session_factory(make_engine(database_url))
+    point = RiskPoint(id="RT-1", name="Round trip", hazard_type="debris_flow", lon=103.1, lat=30.2,
+                      geometry={"type": "Point", "coordinates": [103.1, 30.2]}, province="四川省",
+                      province_adcode="510000", county="x", county_adcode="510100",
+                      threatened_people=12, households=4,
+                      sensors=[SensorSpec(sensor_id="M1", kind="mud_level", unit="m"),
+                               SensorSpec(sensor_id="R1", kind="rain_gauge")])
+    with session_scope(sessions) as session:
+        upsert_points(session, [point])
+    with session_scope(sessions) as session:
+        loaded = load_risk_points(session)
+        kinds = hazard_types(session)
+    assert loaded == [point]
+    assert kinds == {"RT-1": "debris_flow"}

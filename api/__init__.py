@@ -1,0 +1,1 @@
+"""FastAPI app: REST and WebSocket push over the warning store (``api.app.create_app``)."""

@@ -136,6 +136,7 @@ def _page(session: Session, statement: Select, order_by: Sequence, limit: int, o
 
 # Rows are read as plain columns, not ORM objects: a page of 10,000 points with
 # their sensors would otherwise spend seconds building and tracking instances.
+# Each column list is in the field order of its view, which is built positionally.
 _POINT_COLUMNS = (
     RiskPointRow.id, RiskPointRow.name, RiskPointRow.hazard_type, RiskPointRow.lon,
     RiskPointRow.lat, RiskPointRow.geometry, RiskPointRow.province, RiskPointRow.province_adcode,
@@ -158,9 +159,9 @@ def _with_sensors(session: Session, rows: Sequence[Row]) -> list[PointView]:
         query = (select(SensorRow.point_id, SensorRow.sensor_id, SensorRow.kind, SensorRow.unit)
                  .where(SensorRow.point_id.in_(chunk))
                  .order_by(SensorRow.point_id, SensorRow.sensor_id))
-        for point_id, sensor_id, kind, unit in session.connection().execute(query):
+        for point_id, sensor_id, kind, unit in session.connection().execute(query).all():
             sensors[point_id].append(SensorView(sensor_id, kind, unit))
-    return [PointView(**row._mapping, sensors=tuple(sensors.get(row.id, ()))) for row in rows]
+    return [PointView(*row, sensors=tuple(sensors.get(row.id, ()))) for row in rows]
 
 
 def query_points(session: Session, *, bbox: BBox | None = None, province: str | None = None,
@@ -230,7 +231,7 @@ def list_warnings(session: Session, *, status: WarningStatus = "active",
         statement = statement.where(WarningRow.opened_at <= until)
     rows, total = _page(session, statement, (WarningRow.opened_at.desc(), WarningRow.id),
                         limit, offset)
-    return [WarningView(**row._mapping) for row in rows], total
+    return [WarningView(*row) for row in rows], total
 
 
 _TRANSITION_COLUMNS = (

@@ -1,0 +1,165 @@
+"""Response shapes, for OpenAPI only.
+
+Routes return dicts serialised by orjson (see ``api.geojson``); these models
+describe those dicts at /docs so that clients can be generated from them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class Link(BaseModel):
+    rel: Literal["self", "next", "prev"]
+    type: str = "application/geo+json"
+    href: str
+
+
+class PointGeometry(BaseModel):
+    type: Literal["Point"] = "Point"
+    coordinates: tuple[float, float] = Field(description="lon, lat in degrees (EPSG:4326)")
+
+
+class Sensor(BaseModel):
+    sensor_id: str
+    kind: str
+    unit: str
+
+
+class RiskPointProperties(BaseModel):
+    id: str
+    name: str
+    hazard_type: str
+    province: str | None
+    province_adcode: str | None
+    county: str | None
+    county_adcode: str | None
+    lon: float
+    lat: float
+    threatened_people: int
+    households: int
+    sensors: list[Sensor]
+    level: str = Field(description="level of the active warning, or 'none'")
+    tier: str | None = Field(description="national tier IV..I of the level, null for none")
+    warning_id: str | None = Field(description="id of the active warning, if any")
+
+
+class RiskPointFeature(BaseModel):
+    type: Literal["Feature"] = "Feature"
+    id: str
+    geometry: dict[str, Any] = Field(description="GeoJSON Point or Polygon, lon/lat")
+    properties: RiskPointProperties
+
+
+class RiskPointCollection(BaseModel):
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    numberMatched: int
+    numberReturned: int
+    links: list[Link]
+    features: list[RiskPointFeature]
+
+
+class Transition(BaseModel):
+    id: str
+    kind: Literal["opened", "escalated", "downgraded", "lifted"]
+    from_level: str
+    to_level: str
+    observed_at: datetime = Field(description="event time of the assessment")
+    recorded_at: datetime = Field(description="when the ledger wrote it")
+    published_at: datetime | None = Field(description="when its event reached Kafka")
+    assessment_id: str
+    model: str
+    model_version: str
+    evidence: list[dict[str, Any]]
+
+
+class WarningProperties(BaseModel):
+    id: str
+    point_id: str
+    point_name: str
+    level: str
+    tier: str | None
+    status: Literal["active", "lifted"]
+    hazard_type: str
+    province: str | None
+    county: str | None
+    threatened_people: int
+    households: int
+    opened_at: datetime
+    updated_at: datetime
+    lifted_at: datetime | None
+    model: str
+    model_version: str
+    evidence: list[dict[str, Any]] | None = Field(None, description="detail only")
+    transitions: list[Transition] | None = Field(None, description="detail only, oldest first")
+
+
+class WarningFeature(BaseModel):
+    type: Literal["Feature"] = "Feature"
+    id: str
+    geometry: PointGeometry
+    properties: WarningProperties
+
+
+class WarningCollection(BaseModel):
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    numberMatched: int
+    numberReturned: int
+    links: list[Link]
+    features: list[WarningFeature]
+
+
+class ErrorMessage(BaseModel):
+    detail: str
+
+
+class BrokerHealth(BaseModel):
+    ok: bool
+    bootstrap: str = Field(description="bootstrap servers, credentials removed")
+    brokers: int | None = None
+    error: str | None = None
+    checked_at: datetime
+
+
+class DatabaseHealth(BaseModel):
+    ok: bool
+    dialect: str
+    error: str | None = Field(description="why it is not ok, e.g. a missing table")
+
+
+class PushHealth(BaseModel):
+    connected: bool
+    topic: str
+    partitions: list[int]
+    clients: int
+    events_pushed: int
+    duplicates_dropped: int = Field(description="repeated event ids (at-least-once delivery)")
+    skipped_before_start: int = Field(description="events issued before this process started")
+    slow_clients_dropped: int
+    reconnects: int
+    last_error: str | None
+    started_at: datetime | None
+
+
+class ConsumerProgress(BaseModel):
+    worker: str
+    topic: str
+    partition: int
+    committed_offset: int
+    highwater: int | None = Field(description="end offset as reported by the broker")
+    lag: int | None = Field(description="highwater - committed_offset (broker-reported)")
+    lag_source: str
+    last_event_at: datetime | None
+    updated_at: datetime
+    age_seconds: float = Field(description="seconds since the worker last recorded progress")
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    broker: BrokerHealth
+    database: DatabaseHealth
+    push: PushHealth
+    consumers: list[ConsumerProgress]

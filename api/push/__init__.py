@@ -1,0 +1,1 @@
+"""Live push of warning events to WebSocket clients: one hub per API process."""

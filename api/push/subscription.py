@@ -1,0 +1,88 @@
+"""One WebSocket client's view of the push hub: its filters and its bounded queue.
+
+The queue is bounded so that a client that stops reading costs a fixed
+amount of memory and never slows the others down: when it is full the
+subscription is closed with a reason and the socket handler disconnects the
+client, which can reconnect and reload the current state over REST.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import orjson
+
+from streams.schemas import WarningEvent
+from warning_models.levels import Level
+
+CLOSE_POLICY = 1008        # policy violation: a bad filter, or the client did not keep up
+CLOSE_GOING_AWAY = 1001    # the server is shutting down
+CLOSE_INTERNAL = 1011      # the server cannot serve the subscription (e.g. no database)
+
+
+def close_reason(text: str) -> str:
+    """``text`` cut to the 123 bytes a close frame allows, on a character boundary."""
+    return text.encode()[:123].decode(errors="ignore")
+
+
+@dataclass(frozen=True, slots=True)
+class PushedEvent:
+    """A warning event serialised once for every client, with what the filters look at."""
+
+    event_id: str
+    province: str | None
+    rank: int
+    text: str
+
+    @classmethod
+    def of(cls, event: WarningEvent) -> PushedEvent:
+        rank = max(Level.parse(event.from_level), Level.parse(event.to_level))
+        text = orjson.dumps({"type": "warning_event",
+                             "event": event.model_dump(mode="json")}).decode()
+        return cls(event.event_id, event.province, int(rank), text)
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """``provinces``: names to keep (None: all). ``min_level``: keep events whose
+    from- or to-level reaches it, so a client watching orange and above also
+    hears when such a warning is downgraded or lifted."""
+
+    provinces: frozenset[str] | None = None
+    min_level: Level | None = None
+
+    def matches(self, event: PushedEvent) -> bool:
+        if self.provinces is not None and event.province not in self.provinces:
+            return False
+        return self.min_level is None or event.rank >= self.min_level
+
+
+class Subscription:
+    """Lives on the event loop; ``offer`` is called from the hub's fan-out only."""
+
+    def __init__(self, filters: Filters, queue_size: int) -> None:
+        self.filters = filters
+        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=queue_size)
+        self.closed = asyncio.Event()
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+
+    def offer(self, event: PushedEvent) -> bool:
+        """Queue the event if it matches; False when the client fell too far behind."""
+        if self.closed.is_set():
+            return False
+        if not self.filters.matches(event):
+            return True
+        try:
+            self.queue.put_nowait(event.text)
+        except asyncio.QueueFull:
+            self.close(CLOSE_POLICY,
+                       f"client too slow: more than {self.queue.maxsize} events not yet received")
+            return False
+        return True
+
+    def close(self, code: int, reason: str) -> None:
+        if not self.closed.is_set():
+            self.close_code, self.close_reason = code, close_reason(reason)
+            self.closed.set()

@@ -1,0 +1,124 @@
+"""WebSocket /ws/warnings: every warning event, live, as the ledger publishes it.
+
+Messages are JSON text frames: first ``{"type": "hello", ...}``, then
+``{"type": "warning_event", "event": <WarningEvent>}`` per event. Only events
+issued after the API process started are pushed; a client loads the current
+state from GET /warnings and then follows this socket. A client that falls
+too far behind is closed with code 1008 and a reason, and should reconnect
+and reload.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from datetime import UTC, datetime
+
+import anyio
+import orjson
+from fastapi import APIRouter, WebSocket
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.websockets import WebSocketDisconnect
+
+from api.deps import HubDep, SessionFactoryDep
+from api.errors import InvalidQuery
+from api.params import parse_level
+from api.push.subscription import (
+    CLOSE_INTERNAL,
+    CLOSE_POLICY,
+    Filters,
+    Subscription,
+    close_reason,
+)
+from store.read import is_adcode, province_names
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["push"])
+
+
+@router.websocket("/ws/warnings")
+async def warnings_socket(websocket: WebSocket, hub: HubDep, sessions: SessionFactoryDep,
+                          province: str | None = None, min_level: str | None = None) -> None:
+    """``province``: a name or adcode; ``min_level``: a colour or tier (see ``Filters``)."""
+    await websocket.accept()
+    try:
+        filters = await _filters(sessions, province, min_level)
+    except InvalidQuery as exc:
+        await websocket.close(code=CLOSE_POLICY, reason=close_reason(str(exc)))
+        return
+    except SQLAlchemyError:
+        await websocket.close(code=CLOSE_INTERNAL,
+                              reason="the database is unavailable; see /health")
+        return
+    subscription = hub.subscribe(filters)
+    level = None if filters.min_level is None else filters.min_level.label
+    try:
+        await websocket.send_text(orjson.dumps({
+            "type": "hello",
+            "server_time": datetime.now(UTC),
+            "filters": {"province": province, "min_level": level},
+            "broker_connected": hub.connected,
+            "queue_limit": hub.queue_size,
+        }).decode())
+        await _pump(websocket, subscription)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        hub.unsubscribe(subscription)
+
+
+async def _filters(sessions, province: str | None, min_level: str | None) -> Filters:
+    level = None if min_level is None else parse_level("min_level", min_level)
+    if province is None:
+        return Filters(None, level)
+    if not is_adcode(province):
+        return Filters(frozenset({province}), level)
+
+    def lookup() -> list[str]:
+        with sessions() as session:
+            return province_names(session, province)
+
+    names = await run_in_threadpool(lookup)
+    if not names:
+        raise InvalidQuery("province", f"no risk point has the province adcode {province}",
+                           province)
+    return Filters(frozenset(names), level)
+
+
+async def _pump(websocket: WebSocket, subscription: Subscription) -> None:
+    """Send queued events until the client leaves or the hub closes the subscription.
+
+    Three tasks in one anyio task group (as Starlette's own streaming does):
+    the first to finish cancels the others, and a cancellation of the
+    handler itself reaches all three.
+    """
+    first: list[str] = []
+    async with anyio.create_task_group() as group:
+        async def until(name: str, wait) -> None:
+            try:
+                await wait()
+            except (WebSocketDisconnect, OSError, RuntimeError) as exc:
+                log.debug("push socket %s ended: %r", name, exc)  # the client went away
+            first.append(name)
+            group.cancel_scope.cancel()
+
+        group.start_soon(until, "sender", lambda: _send(websocket, subscription))
+        group.start_soon(until, "receiver", lambda: _until_disconnect(websocket))
+        group.start_soon(until, "closed", subscription.closed.wait)
+    if first[:1] == ["closed"]:
+        with anyio.move_on_after(2.0), contextlib.suppress(Exception):
+            await websocket.close(code=subscription.close_code or 1000,
+                                  reason=subscription.close_reason or "")
+
+
+async def _send(websocket: WebSocket, subscription: Subscription) -> None:
+    while True:
+        await websocket.send_text(await subscription.queue.get())
+
+
+async def _until_disconnect(websocket: WebSocket) -> None:
+    """Incoming frames are ignored; only the disconnect matters."""
+    while (await websocket.receive())["type"] != "websocket.disconnect":
+        pass

@@ -1,0 +1,51 @@
+"""GET /risk-points and /risk-points/{id}: the registry as GeoJSON, with each
+point's current warning level, for the map and for GIS clients."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+
+from api.deps import BBoxDep, PagingDep, ProvinceQuery, SessionDep
+from api.errors import RiskPointNotFound
+from api.geojson import feature_collection, point_feature
+from api.models import ErrorMessage, RiskPointCollection, RiskPointFeature
+from api.responses import GEOJSON, GeoJSONResponse
+from geo.registry import HazardType
+from store.read import get_point, query_points
+
+router = APIRouter(prefix="/risk-points", tags=["risk points"])
+
+
+@router.get("", response_class=GeoJSONResponse,
+            responses={200: {"model": RiskPointCollection, "content": {GEOJSON: {}}}},
+            summary="Risk points as a GeoJSON FeatureCollection, filtered and paged")
+def list_risk_points(
+    request: Request,
+    session: SessionDep,
+    bbox: BBoxDep,
+    page: PagingDep,
+    province: ProvinceQuery = None,
+    hazard_type: Annotated[HazardType | None, Query(description="hazard type")] = None,
+) -> GeoJSONResponse:
+    views, total = query_points(session, bbox=bbox, province=province,
+                               hazard_type=None if hazard_type is None else str(hazard_type),
+                               limit=page.limit, offset=page.offset)
+    features = [point_feature(view) for view in views]
+    return GeoJSONResponse(feature_collection(request, features, total=total,
+                                              limit=page.limit, offset=page.offset))
+
+
+@router.get("/{point_id}", response_class=GeoJSONResponse,
+            responses={200: {"model": RiskPointFeature, "content": {GEOJSON: {}}},
+                       404: {"model": ErrorMessage, "description": "no such risk point"}},
+            summary="One risk point as a GeoJSON Feature")
+def read_risk_point(
+    session: SessionDep,
+    point_id: Annotated[str, Path(max_length=64, description="risk-point id")],
+) -> GeoJSONResponse:
+    view = get_point(session, point_id)
+    if view is None:
+        raise RiskPointNotFound(point_id)
+    return GeoJSONResponse(point_feature(view))

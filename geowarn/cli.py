@@ -13,7 +13,13 @@ from typing import Annotated
 import typer
 
 from geowarn.logging_setup import configure_logging
-from geowarn.runtime import NoBrokerError, broker_address_file, prepare_database, prepare_topics, resolve_bootstrap
+from geowarn.runtime import (
+    NoBrokerError,
+    broker_address_file,
+    prepare_database,
+    prepare_topics,
+    resolve_bootstrap,
+)
 from geowarn.settings import Settings
 
 log = logging.getLogger("geowarn")

@@ -96,7 +96,7 @@ def start_broker(port: int = 9092, host: str = "127.0.0.1", log_path: Path | Non
             [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             # Die with the parent even on SIGKILL: no orphan broker holding the port.
-            preexec_fn=_die_with_parent,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only a prctl call, no imports
             # Its own session: a terminal's Ctrl-C reaches geowarn, which stops the
             # broker last, after the workers have committed.
             start_new_session=True,
@@ -123,10 +123,17 @@ def embedded_broker(port: int = 9092, host: str = "127.0.0.1",
         broker.stop()
 
 
+try:  # loaded in the parent: the child must not import between fork and exec
+    import ctypes
+
+    _LIBC = ctypes.CDLL("libc.so.6", use_errno=True)
+except OSError:  # not glibc Linux: children simply do not get the death signal
+    _LIBC = None
+
+_PR_SET_PDEATHSIG = 1
+
+
 def _die_with_parent() -> None:
     """In the child, before exec: ask Linux to SIGTERM us when the parent dies."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)

@@ -11,7 +11,7 @@ START, END = "<!-- settings-table:start -->", "<!-- settings-table:end -->"
 
 
 def render(readme: str) -> str:
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
+    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.DOTALL)
     return pattern.sub(f"{START}\n{settings_table()}\n{END}", readme)
 
 

@@ -28,17 +28,18 @@ def _progress_recorder(sessions):
                 for tp, offset in committed.items():
                     record_progress(session, worker, tp.topic, tp.partition, offset,
                                     highwater.get(tp), last_event_at)
-        except Exception as exc:  # progress is informational; never stop scoring for it
+        except Exception as exc:  # noqa: BLE001 - progress is informational; never stop scoring for it
             log.warning("could not record %s progress: %s", worker, exc)
 
     return record
 
 
 def run_scorer(settings: Settings, stop: threading.Event) -> None:
+    from geowarn.config_files import load_thresholds
     from store.db import session_scope
     from store.points import hazard_types
     from streams.scorer import scorer_worker
-    from warning_models.thresholds import VelocityParameters, load_thresholds
+    from warning_models.thresholds import VelocityParameters
 
     sessions = _sessions(settings)
 

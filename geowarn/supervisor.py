@@ -54,7 +54,8 @@ class Supervisor:
             service.process = subprocess.Popen(
                 service.args, env={**os.environ, **self.env, **service.env},
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent, start_new_session=True)
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - only a prctl call
+                start_new_session=True)
         service.started_at = time.monotonic()
         log.info("started %s (pid %d), log: %s", service.name, service.process.pid, service.log_path)
 

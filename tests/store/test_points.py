@@ -67,10 +67,10 @@ def test_upserting_nothing_writes_nothing(sessions):
 
 
 def test_load_risk_points_round_trips_points_with_sensors(database_url):
+    from geo.registry import RiskPoint, SensorSpec
     from store.db import make_engine, session_factory, session_scope
     from store.migrate import upgrade
     from store.points import hazard_types, load_risk_points, upsert_points
-    from geo.registry import RiskPoint, SensorSpec
 
     upgrade(database_url)
     sessions = session_factory(make_engine(database_url))

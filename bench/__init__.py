@@ -1,0 +1,1 @@
+"""Benchmarks: run outside the test suite; each prints a ratio against a baseline measured in the same run."""

@@ -3,9 +3,9 @@
 Without GEOWARN_KAFKA_BOOTSTRAP the embedded broker (Tansu, memory only) is
 started; without GEOWARN_DATABASE_URL SQLite under the data directory is used.
 Because the embedded broker forgets everything when it stops, a demo on it
-starts from a clean slate: the previous demo's warnings and the scorer's
-checkpoints (which name offsets of the old broker) are cleared, while the
-risk-point registry is kept.
+starts from a clean slate: the previous demo's warnings, reading history and
+the workers' checkpoints and stored offsets (which name positions in the old
+broker's topics) are cleared, while the risk-point registry is kept.
 """
 
 from __future__ import annotations
@@ -28,12 +28,15 @@ def _clear_embedded_state(settings: Settings) -> None:
     from sqlalchemy import delete
 
     from store.db import make_engine, session_factory, session_scope
+    from store.history import clear_history
     from store.tables import WarningRow, WarningTransitionRow, WorkerProgressRow
 
     shutil.rmtree(settings.data_dir / "checkpoints", ignore_errors=True)
     with session_scope(session_factory(make_engine(settings.effective_database_url))) as session:
         for table in (WarningTransitionRow, WarningRow, WorkerProgressRow):
             session.execute(delete(table))
+        # Stored history offsets name positions in the old broker's topics.
+        clear_history(session)
 
 
 def _ensure_registry(settings: Settings, points: int) -> int:
@@ -93,6 +96,8 @@ def run_demo(settings: Settings, *, points: int, rate: float, speed: float,
         supervisor.add("api", "serve", "--host", settings.api_host, "--port", str(port))
         supervisor.add("ledger", "workers", "ledger")
         supervisor.add("scorer", "workers", "scorer")
+        supervisor.add("history", "workers", "history")
+        supervisor.add("raster", "workers", "raster")
         supervisor.add("simulator", "simulate", "--rate", str(rate), "--speed", str(speed),
                        "--backfill-hours", str(backfill_hours))
         supervisor.start_all()

@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench schemas lint clean
+.PHONY: install system-deps demo test bench schemas lint clean
 
 install: $(STAMP)
 
@@ -17,7 +17,11 @@ $(STAMP): pyproject.toml
 demo: install
 	$(VENV)/bin/geowarn demo
 
-test: install
+# Debian packages the tests use: gdal-bin's ogrinfo reads the OGC API as a GIS client would.
+system-deps:
+	command -v ogrinfo >/dev/null || (apt-get update && apt-get install -y --no-install-recommends gdal-bin)
+
+test: install system-deps
 	$(PY) -m pytest -q
 
 bench: install

@@ -12,13 +12,32 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
 
+from api import officers
+from api.auth.dependencies import default_access
 from api.broker_probe import BrokerProbe
+from api.cap import CapOptions
+from api.deps import require_point_scope
 from api.errors import add_exception_handlers
+from api.nowcast_grids import NowcastGrids
 from api.push.hub import PushHub
-from api.routes import health, push, risk_points, warnings
+from api.routes import (
+    actions,
+    auth,
+    candidates,
+    cap,
+    health,
+    nowcast,
+    ogc,
+    push,
+    readings,
+    reports,
+    risk_points,
+    series,
+    warnings,
+)
 from geowarn.settings import Settings
 from store.db import make_engine, safe_url, session_factory
 from streams.kafka_config import KafkaConfig, safe_bootstrap
@@ -34,7 +53,14 @@ All geometry is GeoJSON (RFC 7946): longitude, latitude in EPSG:4326.
 Lists are GeoJSON FeatureCollections paged with `limit`/`offset`; follow the
 `next` link in `links`.
 
-**Live push**: WebSocket `/ws/warnings` (optional `province`, `min_level`)
+**Access**: every route but `/health` and `/auth/token` needs
+`Authorization: Bearer <token>`: a JWT from `POST /auth/token` (people) or
+an API token from `geowarn users token NAME` (machines). Roles and provinces
+decide what a caller may read and do (401 without credentials, 403 outside
+the role or the provinces, with the reason).
+
+**Live push**: WebSocket `/ws/warnings` (optional `province`, `min_level`;
+the token in `Authorization` or in `access_token`)
 sends `{"type": "hello"}` on connect, then `{"type": "warning_event",
 "event": {...}}` for every warning event (the `geowarn.warning-events`
 message schema) issued after the API process started.
@@ -45,6 +71,18 @@ TAGS = [
     {"name": "risk points", "description": "Monitored risk points with their current level."},
     {"name": "warnings", "description": "Active and past warnings, evidence and transitions."},
     {"name": "push", "description": "WebSocket `/ws/warnings`: live warning events."},
+    {"name": "auth", "description": "Access tokens for people (OAuth2 password flow)."},
+    {"name": "reports", "description": "Response times from detection to lifting."},
+    {"name": "readings", "description": "Sensor gateways publish readings."},
+    {"name": "CAP", "description": "CAP 1.2 messages of the warnings (an Alert, Updates, a "
+                                   "Cancel per warning) and their Atom feed, for alerting "
+                                   "systems."},
+    {"name": "OGC API – Features", "description": "Risk points, warnings and candidate areas "
+                                                  "for GIS clients: QGIS, GDAL `OAPIF:`."},
+    {"name": "nowcast", "description": "Regional nowcast from rainfall rasters: map tiles, "
+                                       "COG download, per-county summaries."},
+    {"name": "candidate areas", "description": "InSAR hot spots no risk point covers: "
+                                               "accept as a risk point or reject."},
 ]
 
 
@@ -72,15 +110,25 @@ def create_app(settings: Settings | None = None, *, topics: Topics | None = None
         finally:
             hub.close_clients()
             await run_in_threadpool(hub.stop)
+            await run_in_threadpool(app.state.producer.close)
             engine.dispose()
 
+    # default_access closes every route that does not declare its own access.
     app = FastAPI(title="geowarn", version="0.1.0", description=DESCRIPTION,
-                  openapi_tags=TAGS, lifespan=lifespan)
+                  openapi_tags=TAGS, lifespan=lifespan, dependencies=[Depends(default_access)])
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
     app.state.hub = hub
     app.state.broker_probe = BrokerProbe(kafka)
+    officers.configure(app, settings, kafka, topics)
     add_exception_handlers(app)
-    for module in (health, risk_points, warnings, push):
+    for module in (health, auth, risk_points, warnings, actions, reports, readings, push):
         app.include_router(module.router)
+    app.include_router(series.router, dependencies=[Depends(require_point_scope)])
+    app.include_router(cap.create_router(CapOptions(sender=settings.cap_sender,
+                                                    circle_radius_km=settings.cap_circle_radius_km)))
+    app.include_router(ogc.create_router())
+    app.state.nowcast_grids = NowcastGrids(settings.data_dir / "nowcast")
+    app.include_router(nowcast.router)
+    app.include_router(candidates.router)
     return app

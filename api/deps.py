@@ -4,22 +4,37 @@ The app factory puts the process-wide parts (engine, session factory, push
 hub, broker probe) on ``app.state``; these functions hand them to routes, so
 a route never reaches for settings or globals. ``HTTPConnection`` makes them
 work for WebSocket routes as well.
+
+Access: a route declares who may call it with ``Reader``, ``Officer``,
+``ReportReader``, ``Gateway`` (or ``CurrentUser`` / ``SocketReader``), and
+then checks the scope of what it touches (``Principal.check_scope``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Query
+from fastapi import Depends, Path, Query
 from fastapi.requests import HTTPConnection
 from pydantic import BeforeValidator
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.auth.dependencies import (
+    current_principal,
+    require_act,
+    require_publish,
+    require_read,
+    require_reports,
+    websocket_reader,
+)
+from api.auth.roles import Principal
 from api.broker_probe import BrokerProbe
+from api.errors import RiskPointNotFound
+from api.officers import AppProducer, LazyResolver
 from api.params import (
     BBOX_FORMAT,
     check_window,
@@ -29,7 +44,10 @@ from api.params import (
     restore_plus,
 )
 from api.push.hub import PushHub
+from store.jurisdictions import JurisdictionResolver, point_jurisdictions
+from store.lifecycle import LifecycleRules
 from store.read import BBox
+from streams.topics import Topics
 
 MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 1_000
@@ -61,7 +79,58 @@ def get_probe(connection: HTTPConnection) -> BrokerProbe:
     return connection.app.state.broker_probe
 
 
+def get_clock(connection: HTTPConnection) -> Callable[[], datetime]:
+    """The wall clock of officer actions and token expiry (tests inject their own)."""
+    return connection.app.state.clock
+
+
+def get_rules(connection: HTTPConnection) -> LifecycleRules:
+    return connection.app.state.rules
+
+
+def get_resolver(connection: HTTPConnection) -> JurisdictionResolver:
+    resolver: LazyResolver = connection.app.state.jurisdictions
+    return resolver.get()
+
+
+def get_producer(connection: HTTPConnection) -> AppProducer:
+    return connection.app.state.producer
+
+
+def get_topics(connection: HTTPConnection) -> Topics:
+    return connection.app.state.topics
+
+
+CurrentUser = Annotated[Principal, Depends(current_principal)]
+Reader = Annotated[Principal, Depends(require_read)]
+Officer = Annotated[Principal, Depends(require_act)]
+ReportReader = Annotated[Principal, Depends(require_reports)]
+Gateway = Annotated[Principal, Depends(require_publish)]
+SocketReader = Annotated[Principal, Depends(websocket_reader)]
+ClockDep = Annotated[Callable[[], datetime], Depends(get_clock)]
+RulesDep = Annotated[LifecycleRules, Depends(get_rules)]
+ResolverDep = Annotated[JurisdictionResolver, Depends(get_resolver)]
+ProducerDep = Annotated[AppProducer, Depends(get_producer)]
+TopicsDep = Annotated[Topics, Depends(get_topics)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+def require_point_scope(
+    connection: HTTPConnection, user: Reader,
+    point_id: Annotated[str, Path(max_length=64, description="risk-point id")],
+) -> Principal:
+    """Read access to the risk point of the path: 404 if unknown, 403 outside the scope.
+
+    For routes under /risk-points/{point_id}/... (also as a router dependency)."""
+    with connection.app.state.sessions() as session:
+        places = point_jurisdictions(session, point_id)
+    if places is None:
+        raise RiskPointNotFound(point_id)
+    user.check_scope(places, "read", "risk points")
+    return user
+
+
+PointReader = Annotated[Principal, Depends(require_point_scope)]
 SessionDep = Annotated[Session, Depends(get_session)]
 SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]
 HubDep = Annotated[PushHub, Depends(get_hub)]

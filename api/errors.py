@@ -12,8 +12,17 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
+
+from store.actions import (
+    IdempotencyKeyReused,
+    InvalidAction,
+    LifecycleConflict,
+    UnknownPoint,
+    UnknownWarning,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +45,27 @@ class WarningNotFound(NotFound):
         super().__init__(f"no warning with id {warning_id!r}")
 
 
+class NowcastNotAvailable(NotFound):
+    def __init__(self, kind: str) -> None:
+        super().__init__(f"no {kind} nowcast yet: it appears once a rainfall raster has been "
+                         "ingested after a susceptibility (or DEM) raster")
+
+
+class TileNotFound(NotFound):
+    def __init__(self, z: int, x: int, y: int) -> None:
+        super().__init__(f"tile {z}/{x}/{y} does not exist: x and y run 0..{(1 << z) - 1} "
+                         f"at zoom {z}")
+
+
+class CandidateAreaNotFound(NotFound):
+    def __init__(self, area_id: str) -> None:
+        super().__init__(f"no candidate area with id {area_id!r}")
+
+
+class CandidateAreaDecided(ApiError):
+    """An accept or reject of an area that was already decided (decisions are final)."""
+
+
 class InvalidQuery(ApiError):
     """A query parameter that parsed but makes no sense; names the parameter and why."""
 
@@ -46,9 +76,64 @@ class InvalidQuery(ApiError):
         self.value = value
 
 
+class NotAuthenticated(ApiError):
+    """No credentials, or invalid or expired ones: 401 with a Bearer challenge (RFC 6750)."""
+
+    def __init__(self, message: str, *, invalid_token: bool = False) -> None:
+        super().__init__(message)
+        description = message.replace('"', "'")
+        self.headers = {"WWW-Authenticate": f'Bearer error="invalid_token", '
+                                            f'error_description="{description}"'
+                        if invalid_token else "Bearer"}
+
+
+class Forbidden(ApiError):
+    """Authenticated, but the role or the scope does not allow it; the message says which."""
+
+
+class RoleNotAllowed(Forbidden):
+    pass
+
+
+class OutsideScope(Forbidden):
+    pass
+
+
+class MissingIdempotencyKey(ApiError):
+    def __init__(self) -> None:
+        super().__init__("an Idempotency-Key header (or an action_id in the body) is required, "
+                         "so that a retried action is applied once")
+
+
+class InvalidReading(ApiError):
+    """Readings that fail the geowarn.readings schema; ``errors`` are in FastAPI's 422 shape."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors))
+        self.errors = errors
+
+
+class BrokerUnavailable(ApiError):
+    """The broker did not take a message in time; nothing was published."""
+
+
 STATUS_CODES: dict[type[Exception], int] = {
+    NotAuthenticated: 401,
+    Forbidden: 403,
+    UnknownWarning: 404,
+    UnknownPoint: 404,
+    LifecycleConflict: 409,
+    InvalidAction: 422,
+    IdempotencyKeyReused: 422,
+    MissingIdempotencyKey: 422,
+    InvalidReading: 422,
+    BrokerUnavailable: 503,
     RiskPointNotFound: 404,
     WarningNotFound: 404,
+    NowcastNotAvailable: 404,
+    TileNotFound: 404,
+    CandidateAreaNotFound: 404,
+    CandidateAreaDecided: 409,
     InvalidQuery: 422,
     OperationalError: 503,
 }
@@ -61,6 +146,10 @@ def _body(exc: Exception) -> dict[str, Any]:
                             "msg": exc.message, "input": exc.value}]}
     if isinstance(exc, OperationalError):
         return {"detail": "the database is unavailable; see /health"}
+    if isinstance(exc, InvalidReading):
+        return {"detail": exc.errors}
+    if isinstance(exc, LifecycleConflict):
+        return {"detail": str(exc), "current": jsonable_encoder(exc.current)}
     return {"detail": str(exc)}
 
 
@@ -68,7 +157,7 @@ async def _handle(request: Request, exc: Exception) -> JSONResponse:
     status = next(STATUS_CODES[kind] for kind in type(exc).__mro__ if kind in STATUS_CODES)
     if status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc)
-    return JSONResponse(_body(exc), status_code=status)
+    return JSONResponse(_body(exc), status_code=status, headers=getattr(exc, "headers", None))
 
 
 def add_exception_handlers(app: FastAPI) -> None:

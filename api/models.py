@@ -63,14 +63,23 @@ class RiskPointCollection(BaseModel):
 
 
 class Transition(BaseModel):
+    """One row of the audit trail."""
+
     id: str
-    kind: Literal["opened", "escalated", "downgraded", "lifted"]
+    kind: Literal["opened", "issued", "acknowledged", "escalated", "downgraded", "lifted",
+                  "renotified", "escalated_to_national"]
+    actor: str = Field(description="user name, or system:scorer / system:lifecycle")
+    reason: str | None = Field(description="why, in the actor's words")
     from_level: str
     to_level: str
-    observed_at: datetime = Field(description="event time of the assessment")
-    recorded_at: datetime = Field(description="when the ledger wrote it")
+    from_state: str | None
+    to_state: str | None = Field(description="raised, issued, acknowledged or lifted")
+    version: int | None = Field(description="the warning's version after this step")
+    observed_at: datetime = Field(description="event time of the assessment "
+                                              "(wall clock for officers and deadlines)")
+    recorded_at: datetime = Field(description="when it was written")
     published_at: datetime | None = Field(description="when its event reached Kafka")
-    assessment_id: str
+    assessment_id: str = Field(description="the assessment whose evidence was in force")
     model: str
     model_version: str
     evidence: list[dict[str, Any]]
@@ -93,8 +102,21 @@ class WarningProperties(BaseModel):
     lifted_at: datetime | None
     model: str
     model_version: str
+    state: Literal["raised", "issued", "acknowledged", "lifted"]
+    version: int = Field(description="send it as expected_version with an action")
+    level_source: Literal["model", "officer"]
+    peak_level: str | None
+    detected_at: datetime | None = Field(description="event time of the detection")
+    issued_at: datetime | None
+    acknowledged_at: datetime | None = Field(description="first acknowledgement")
+    acted_at: datetime | None = Field(description="first officer level change or lift")
+    ack_due_at: datetime | None = Field(description="acknowledgement deadline, if one applies")
+    ack_overdue_at: datetime | None = Field(description="when the deadline was found missed")
+    national_at: datetime | None = Field(description="escalated to the national centre")
+    jurisdictions: list[str] = Field(description="adcodes concerned (own and near borders)")
     evidence: list[dict[str, Any]] | None = Field(None, description="detail only")
-    transitions: list[Transition] | None = Field(None, description="detail only, oldest first")
+    transitions: list[Transition] | None = Field(None, description="detail only: the audit "
+                                                                   "trail, in order")
 
 
 class WarningFeature(BaseModel):

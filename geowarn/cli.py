@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from geowarn.cli_users import users_app
 from geowarn.logging_setup import configure_logging
 from geowarn.runtime import (
     NoBrokerError,
@@ -28,6 +29,10 @@ app = typer.Typer(help="geowarn: geological-hazard early warning.", no_args_is_h
                   pretty_exceptions_show_locals=False)
 points_app = typer.Typer(help="The risk-point registry.", no_args_is_help=True)
 app.add_typer(points_app, name="points")
+rasters_app = typer.Typer(help="Raster products: announce them to the raster worker.",
+                          no_args_is_help=True)
+app.add_typer(rasters_app, name="rasters")
+app.add_typer(users_app, name="users")
 
 
 def _settings() -> Settings:
@@ -179,9 +184,55 @@ def demo_data(
     typer.echo(f"loaded {written} demo risk points")
 
 
+class RasterProductName(StrEnum):
+    rainfall_observed = "rainfall_observed"
+    rainfall_forecast = "rainfall_forecast"
+    insar_velocity = "insar_velocity"
+    insar_displacement = "insar_displacement"
+    susceptibility = "susceptibility"
+    dem = "dem"
+
+
+@rasters_app.command("publish")
+def rasters_publish(
+    file: Annotated[str, typer.Argument(help="path under a raster root (GEOWARN_RASTER_ROOTS) "
+                                             "or an s3:// URL")],
+    product: Annotated[RasterProductName, typer.Option(help="what the raster holds")],
+    valid_at: Annotated[str, typer.Option(help="ISO 8601 time with a zone the values hold for, "
+                                               "e.g. 2026-07-01T08:00:00Z")],
+    units: Annotated[str, typer.Option(help="units of the values, e.g. mm/h, mm, m/yr, m")],
+) -> None:
+    """Announce a raster on the rasters topic, for the raster worker to ingest."""
+    from datetime import datetime
+
+    from geo.rasters import RasterError
+    from geowarn import services
+
+    try:
+        moment = datetime.fromisoformat(valid_at)
+    except ValueError:
+        typer.echo(f"error: --valid-at {valid_at!r} is not an ISO 8601 time", err=True)
+        raise typer.Exit(2) from None
+    if moment.tzinfo is None:
+        typer.echo("error: --valid-at needs a time zone, e.g. 2026-07-01T08:00:00Z", err=True)
+        raise typer.Exit(2)
+    settings = _connected_settings()
+    prepare_topics(settings)
+    try:
+        topic, sent = services.publish_raster(settings, file, product=product.value,
+                                              valid_at=moment, units=units)
+    except (RasterError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"announced {sent['product']} {sent['location']} valid at {sent['valid_at']} "
+               f"to {topic}")
+
+
 class WorkerName(StrEnum):
     scorer = "scorer"
     ledger = "ledger"
+    history = "history"
+    raster = "raster"
 
 
 @app.command()
@@ -193,7 +244,9 @@ def workers(name: Annotated[WorkerName, typer.Argument(help="which worker to run
     prepare_database(settings)
     prepare_topics(settings)
     stop = _stop_event_on_signals()
-    runner = services.run_scorer if name is WorkerName.scorer else services.run_ledger
+    runner = {WorkerName.scorer: services.run_scorer, WorkerName.ledger: services.run_ledger,
+              WorkerName.history: services.run_history,
+              WorkerName.raster: services.run_raster_worker}[name]
     runner(settings, stop)
     log.info("%s stopped", name.value)
 
@@ -236,6 +289,76 @@ def simulate(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     typer.echo(summary)
+
+
+class ReplayFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+@app.command()
+def replay(
+    file: Annotated[Path, typer.Argument(help="CSV with the columns observed_at (ISO 8601 with a "
+                                              "zone) and value")],
+    point: Annotated[str, typer.Option(help="risk-point id (not in the registry: a temporary "
+                                            "point with default thresholds)")],
+    kind: Annotated[str, typer.Option(help="sensor kind, e.g. gnss, crack, tilt")] = "gnss",
+    unit: Annotated[str, typer.Option(help="unit of the values, e.g. mm, cm, degrees")] = "mm",
+    sensor: Annotated[str, typer.Option(help="sensor id to replay the values as")] = "REPLAY",
+    output: Annotated[ReplayFormat, typer.Option("--format", help="text timeline, or one JSON "
+                                                              "object per reading")] = ReplayFormat.text,
+    plot: Annotated[Path | None, typer.Option(help="also draw the replay into this PNG")] = None,
+    skip_invalid: Annotated[bool, typer.Option(help="skip bad rows instead of stopping")] = False,
+) -> None:
+    """Replay a sensor series through Kafka and the scorer in event time; print the levels."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from geowarn import services
+    from streams.replay import ReplayInputError, read_series_csv, render_json_lines, render_text
+    from streams.scorer_index import valid_identifier
+    from streams.units import CANONICAL_UNIT, SensorKind, UnitError, unit_factor
+
+    try:
+        sensor_kind = SensorKind(kind)
+        unit_factor(sensor_kind, unit)
+    except (ValueError, UnitError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    for name, value in (("--point", point), ("--sensor", sensor)):
+        if not valid_identifier(value):
+            typer.echo(f"error: {name} {value!r}: use 1-64 of A-Z a-z 0-9 _ . : -", err=True)
+            raise typer.Exit(2)
+    try:
+        series = read_series_csv(file, skip_invalid=skip_invalid)
+    except ReplayInputError as exc:
+        typer.echo(f"error: {exc}" + ("" if skip_invalid else " (or pass --skip-invalid)"),
+                   err=True)
+        raise typer.Exit(2) from exc
+    for line, reason in series.skipped:
+        typer.echo(f"skipped {file}:{line}: {reason}", err=True)
+    settings = _settings()
+    console = Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  console=console, transient=True) as bar:
+        tasks = {stage: bar.add_task(stage, total=len(series))
+                 for stage in ("producing", "scoring")}
+        result, temporary = services.run_replay(
+            settings, series, point_id=point, sensor_id=sensor, kind=sensor_kind.value,
+            unit=unit, progress=lambda stage, done, _total: bar.update(tasks[stage],
+                                                                       completed=done))
+    if output is ReplayFormat.json:
+        typer.echo(render_json_lines(result))
+    else:
+        typer.echo(render_text(result, point_id=point, kind=sensor_kind.value, unit=unit,
+                               temporary=temporary))
+    if plot is not None:
+        from streams.replay_plot import plot_replay
+
+        canonical = CANONICAL_UNIT[sensor_kind]
+        written = plot_replay(result, series, plot, title=f"{point} {sensor_kind.value} replay",
+                              value_unit=unit, rate_unit=f"{canonical}/d")
+        typer.echo(f"plot written to {written}", err=True)
 
 
 @app.command()

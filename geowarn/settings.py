@@ -50,6 +50,63 @@ class Settings(BaseSettings):
         None, description="YAML/JSON file overriding the per-kind velocity thresholds")
     registry_refresh_seconds: float = Field(
         30.0, gt=0, description="how often workers reload the risk-point registry")
+    history_group: str = Field("geowarn-history", description="consumer group of the history worker")
+    history_bucket_minutes: int = Field(
+        10, ge=1, le=1440, description="width of the stored reading aggregates shown on charts")
+    history_retention_days: float = Field(
+        90.0, gt=0, le=3650, description="how long reading aggregates and level timelines are kept")
+    cap_sender: str = Field(
+        "geowarn@localhost", min_length=1, max_length=200, pattern=r"^[^\s,<&]+$",
+        description="sender of CAP messages: the issuing authority's address, without "
+                    "spaces, commas, less-than signs or ampersands")
+    cap_circle_radius_km: float = Field(
+        1.0, gt=0, le=100,
+        description="radius (km) of the CAP circle around a risk point that has no polygon")
+
+    raster_group: str = Field("geowarn-raster", description="consumer group of the raster worker")
+    raster_roots: list[Path] | None = Field(
+        None, description="folders local rasters may be read from (JSON list); unset: "
+                          "<data_dir>/rasters. s3:// URLs are always passed through")
+    raster_max_cells: int = Field(
+        5_000_000_000, gt=0, description="largest raster accepted, as declared rows x columns")
+    raster_max_read_cells: int = Field(
+        200_000_000, gt=0, description="largest grid read into memory at once (nowcasts read "
+                                       "whole grids)")
+    raster_check_territory: bool = Field(
+        True, description="refuse rasters that do not touch China's territory; false accepts "
+                          "rasters anywhere (e.g. tests on foreign data)")
+    raster_batch_records: int = Field(
+        2, ge=1, le=100, description="announcements per poll of the raster worker (rasters are big)")
+    rainfall_interval_hours: float = Field(
+        1.0, gt=0, le=744, description="hours of rain one rainfall raster covers")
+    nowcast_antecedent_k: float = Field(
+        0.8, gt=0, lt=1, description="daily decay K of the effective antecedent rainfall "
+                                     "P_e = sum K^i P_i behind the nowcast")
+    nowcast_antecedent_days: int = Field(
+        15, ge=1, le=90, description="days of rain the nowcast's P_e sums")
+    nowcast_percentile_mm: float = Field(
+        120.0, gt=0, le=5000, description="climatological high percentile of P_e (mm) that "
+                                          "rain is compared with; a national placeholder")
+    nowcast_day_offset_hours: float = Field(
+        8.0, ge=-12, le=14, description="rain days are counted at UTC + this (8: Beijing time)")
+    insar_area_buffer_m: float = Field(
+        100.0, ge=0, le=50_000, description="an InSAR area within this distance (m) of a risk "
+                                            "point is covered; others become candidate areas")
+    access_token_minutes: int = Field(
+        30, ge=1, le=24 * 60, description="lifetime of the JWTs issued by POST /auth/token")
+    ack_deadline_minutes: float = Field(
+        30.0, gt=0, le=7 * 24 * 60, description="minutes an officer has to acknowledge an orange "
+                                                "or red warning before it is re-notified and "
+                                                "escalated to the national centre")
+    deadline_check_seconds: float = Field(
+        30.0, gt=0, le=3600, description="how often the ledger checks acknowledgement deadlines "
+                                         "(wall clock)")
+    lifecycle_rules_file: Path | None = Field(
+        None, description="YAML/JSON file of issue and acknowledgement rules per level "
+                          "(store.lifecycle.LifecycleRules)")
+    boundary_distance_km: float = Field(
+        5.0, ge=0, le=200, description="a warning within this distance of a provincial or "
+                                       "county border concerns the neighbours too")
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:
@@ -68,6 +125,10 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'geowarn.db').resolve()}"
 
     @property
+    def effective_raster_roots(self) -> list[Path]:
+        return list(self.raster_roots) if self.raster_roots else [self.data_dir / "rasters"]
+
+    @property
     def topics(self) -> Topics:
         return Topics.with_prefix(self.topic_prefix)
 
@@ -78,6 +139,15 @@ class Settings(BaseSettings):
         return KafkaConfig(self.kafka_bootstrap, client_id=self.kafka_client_id,
                            session_timeout_ms=self.kafka_session_timeout_ms,
                            heartbeat_interval_ms=max(500, self.kafka_session_timeout_ms // 5))
+
+    def lifecycle_rules(self):
+        """The lifecycle rules: the file's, with ``ack_deadline_minutes`` unless the file sets it."""
+        from geowarn.config_files import read_config_file
+        from store.lifecycle import LifecycleRules
+
+        data = {} if self.lifecycle_rules_file is None else (
+            read_config_file(self.lifecycle_rules_file) or {})
+        return LifecycleRules.model_validate({"ack_minutes": self.ack_deadline_minutes, **data})
 
     @property
     def retention_ms(self) -> int:

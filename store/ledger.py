@@ -13,6 +13,21 @@ at L                none              "lifted" (status lifted, lifted_at = event
 at L                L                 evidence and last_assessment_id only
 ==================  ================  =============================================
 
+A warning whose level an officer has set (``level_source = officer``) keeps
+it: the model may still escalate it, but a lower or "none" assessment only
+moves ``updated_at`` and ``last_assessment_id``; lowering and lifting are then
+the officers' decisions.
+
+Each transition also moves the warning's lifecycle (``store.lifecycle``): an
+opening is issued at once or waits, raised, as the rules of its level say; an
+escalation to a level that needs an acknowledgement asks for a new one. Every
+transition bumps ``warnings.version`` and is written with ``actor =
+system:scorer``. Active warnings are read ``FOR UPDATE`` (PostgreSQL), so an
+officer's action and the ledger never overwrite each other.
+
+When a ``JurisdictionResolver`` is given, the adcodes each new warning
+concerns (``store.jurisdictions``) are stored with it.
+
 Idempotence and order safety: a warning's id is uuid5 of its point and the
 event time of its opening assessment, a transition's id uuid5 of its warning
 and assessment. An assessment is ignored when it was already applied (it is
@@ -38,8 +53,10 @@ from uuid import uuid5
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, lazyload
 
+from store.jurisdictions import JurisdictionResolver, record_jurisdictions
+from store.lifecycle import LIFTED, SCORER, LifecycleRules, level_change, opening
 from store.points import PointInfo, chunked, load_point_index
-from store.tables import RiskPointRow, WarningRow, WarningTransitionRow
+from store.tables import RiskPointRow, WarningJurisdictionRow, WarningRow, WarningTransitionRow
 from streams.schemas import GEOWARN_NAMESPACE, Assessment, WarningEvent
 from warning_models.levels import Level
 
@@ -96,8 +113,12 @@ class LedgerResult:
 
 
 def apply_assessments(session: Session, assessments: Sequence[Assessment], *,
-                      recorded_at: datetime) -> LedgerResult:
+                      recorded_at: datetime, rules: LifecycleRules | None = None,
+                      jurisdictions: JurisdictionResolver | None = None) -> LedgerResult:
     """Apply a batch of assessments; the caller commits.
+
+    ``recorded_at`` is the wall clock: the time of the rows and of any issue
+    (see ``store.lifecycle``); ``rules`` default to ``LifecycleRules()``.
 
     Reads the batch's points, active warnings, lift times and already-applied
     assessment ids in a few chunked queries, decides in memory and flushes
@@ -122,17 +143,29 @@ def apply_assessments(session: Session, assessments: Sequence[Assessment], *,
     applied = _applied_assessment_ids(session, {a.assessment_id for a in assessments})
     active = _active_warnings(session, by_point)
     lifted_until = _last_lifted(session, by_point)
+    context = _Context(recorded_at, rules or LifecycleRules())
     for point_id, items in by_point.items():
         items.sort(key=lambda a: a.observed_at)  # stable: ties keep arrival (offset) order
         _apply_point(session, points[point_id], items, active.get(point_id),
-                     lifted_until.get(point_id), applied, recorded_at, result)
+                     lifted_until.get(point_id), applied, context, result)
     session.flush()
+    if jurisdictions is not None and context.opened:
+        places = jurisdictions.for_points(session, {w.point_id for w in context.opened})
+        record_jurisdictions(session, {w.id: places.get(w.point_id, ()) for w in context.opened})
     return result
+
+
+@dataclass
+class _Context:
+    recorded_at: datetime
+    rules: LifecycleRules
+    opened: list[WarningRow] = field(default_factory=list)
 
 
 def _apply_point(session: Session, point: PointInfo, items: Iterable[Assessment],
                  warning: WarningRow | None, lifted_until: datetime | None, applied: set[str],
-                 recorded_at: datetime, result: LedgerResult) -> None:
+                 context: _Context, result: LedgerResult) -> None:
+    recorded_at = context.recorded_at
     for a in items:
         if a.assessment_id in applied or (warning is not None and (
                 a.assessment_id == warning.last_assessment_id or a.observed_at < warning.updated_at)):
@@ -146,16 +179,26 @@ def _apply_point(session: Session, point: PointInfo, items: Iterable[Assessment]
         if effect is None:
             continue
         applied.add(a.assessment_id)
+        if warning is not None and warning.level_source == "officer" and effect in (
+                "downgraded", "lifted"):
+            warning.updated_at = a.observed_at  # the officer's level holds
+            warning.last_assessment_id = a.assessment_id
+            result.updated += 1
+            continue
         evidence = [indicator.model_dump(mode="json") for indicator in a.evidence]
         from_level = Level.NONE.label if warning is None else warning.level
+        from_state = None if warning is None else warning.state
         if effect == "opened":
             warning = WarningRow(
                 id=warning_id(point.id, a.observed_at), point_id=point.id, level=level.label,
                 status="active", hazard_type=point.hazard_type, province=point.province,
                 county=point.county, opened_at=a.observed_at, updated_at=a.observed_at,
                 lifted_at=None, model=a.model, model_version=a.model_version, evidence=evidence,
-                last_assessment_id=a.assessment_id)
+                last_assessment_id=a.assessment_id, level_source="model",
+                **opening(level.label, detected_at=a.observed_at, now=recorded_at,
+                          rules=context.rules))
             session.add(warning)
+            context.opened.append(warning)
         else:
             warning.updated_at = a.observed_at
             warning.last_assessment_id = a.assessment_id
@@ -164,10 +207,18 @@ def _apply_point(session: Session, point: PointInfo, items: Iterable[Assessment]
                 # lifting evidence is on the transition.
                 warning.status = "lifted"
                 warning.lifted_at = a.observed_at
+                warning.state = LIFTED
+                warning.ack_due_at = None
             else:
+                if effect != "update":
+                    for name, value in level_change(warning, level.label, now=recorded_at,
+                                                    rules=context.rules).items():
+                        setattr(warning, name, value)
                 warning.level = level.label
                 warning.model, warning.model_version = a.model, a.model_version
                 warning.evidence = evidence
+            if effect != "update":
+                warning.version += 1
         if effect == "update":
             result.updated += 1
             continue
@@ -175,7 +226,8 @@ def _apply_point(session: Session, point: PointInfo, items: Iterable[Assessment]
             id=transition_id(warning.id, a.assessment_id), warning_id=warning.id,
             point_id=point.id, kind=effect, from_level=from_level, to_level=level.label,
             observed_at=a.observed_at, recorded_at=recorded_at, assessment_id=a.assessment_id,
-            model=a.model, model_version=a.model_version, evidence=evidence, published_at=None)
+            model=a.model, model_version=a.model_version, evidence=evidence, published_at=None,
+            actor=SCORER, from_state=from_state, to_state=warning.state, version=warning.version)
         session.add(transition)
         result.transitions.append(transition)
         if effect == "lifted":
@@ -195,7 +247,8 @@ def _active_warnings(session: Session, point_ids: Collection[str]) -> dict[str, 
     for chunk in chunked(point_ids, QUERY_CHUNK):
         query = (select(WarningRow)
                  .where(WarningRow.status == "active", WarningRow.point_id.in_(chunk))
-                 .options(lazyload(WarningRow.transitions)))
+                 .options(lazyload(WarningRow.transitions))
+                 .order_by(WarningRow.id).with_for_update())
         warnings.update((w.point_id, w) for w in session.scalars(query))
     return warnings
 
@@ -219,23 +272,29 @@ _EVENT_COLUMNS = (
     WarningTransitionRow.model, WarningTransitionRow.model_version, WarningTransitionRow.evidence,
     WarningRow.hazard_type, WarningRow.province, WarningRow.county, RiskPointRow.name,
     RiskPointRow.lon, RiskPointRow.lat, RiskPointRow.threatened_people, RiskPointRow.households,
+    WarningTransitionRow.actor, WarningTransitionRow.reason,
 )
 _EVENT_ORDER = (WarningTransitionRow.recorded_at, WarningTransitionRow.observed_at,
                 WarningTransitionRow.id)
 
 
 def unpublished_events(session: Session, limit: int = 10_000, *,
-                       point_ids: Collection[str] | None = None) -> list[WarningEvent]:
+                       point_ids: Collection[str] | None = None,
+                       recorded_before: datetime | None = None) -> list[WarningEvent]:
     """Transitions not yet on Kafka, oldest first, as WarningEvents.
 
     ``point_ids`` restricts them to some points: a worker publishes the
     outbox of its own batch, so that workers of one group do not race to
     publish each other's events (at start, it publishes everything).
+    ``recorded_before`` leaves the newest rows to the process that wrote
+    them (the periodic sweep of rows an API process wrote but did not publish).
     """
     base = (select(*_EVENT_COLUMNS)
             .join(WarningRow, WarningRow.id == WarningTransitionRow.warning_id)
             .join(RiskPointRow, RiskPointRow.id == WarningTransitionRow.point_id)
             .where(WarningTransitionRow.published_at.is_(None)))
+    if recorded_before is not None:
+        base = base.where(WarningTransitionRow.recorded_at < recorded_before)
     if point_ids is None:
         rows = list(session.execute(base.order_by(*_EVENT_ORDER).limit(limit)))
     else:
@@ -245,17 +304,30 @@ def unpublished_events(session: Session, limit: int = 10_000, *,
             rows.extend(session.execute(query.order_by(*_EVENT_ORDER).limit(limit)))
         rows.sort(key=lambda row: (row.recorded_at, row.observed_at, row.id))
         rows = rows[:limit]
-    return [_event(row) for row in rows]
+    places = _stored_jurisdictions(session, {row.warning_id for row in rows})
+    return [_event(row, places.get(row.warning_id, [])) for row in rows]
 
 
-def _event(row) -> WarningEvent:
+def _stored_jurisdictions(session: Session, warning_ids: Collection[str]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = defaultdict(list)
+    for chunk in chunked(warning_ids, QUERY_CHUNK):
+        query = (select(WarningJurisdictionRow.warning_id, WarningJurisdictionRow.adcode)
+                 .where(WarningJurisdictionRow.warning_id.in_(chunk))
+                 .order_by(WarningJurisdictionRow.warning_id, WarningJurisdictionRow.adcode))
+        for warning, adcode in session.execute(query):
+            found[warning].append(adcode)
+    return found
+
+
+def _event(row, jurisdictions: list[str]) -> WarningEvent:
     return WarningEvent(
         event_id=row.id, warning_id=row.warning_id, point_id=row.point_id, transition=row.kind,
         from_level=row.from_level, to_level=row.to_level, tier=Level.parse(row.to_level).tier,
         hazard_type=row.hazard_type, point_name=row.name, province=row.province,
         county=row.county, lon=row.lon, lat=row.lat, threatened_people=row.threatened_people,
         households=row.households, observed_at=row.observed_at, issued_at=row.recorded_at,
-        model=row.model, model_version=row.model_version, evidence=row.evidence)
+        model=row.model, model_version=row.model_version, evidence=row.evidence,
+        actor=row.actor, reason=row.reason, jurisdictions=jurisdictions)
 
 
 def mark_published(session: Session, ids: Iterable[str], at: datetime) -> int:

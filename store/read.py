@@ -10,7 +10,7 @@ a stable order, so that following ``next`` links never skips or repeats a row.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -18,6 +18,7 @@ from typing import Literal
 from sqlalchemy import ColumnElement, Row, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from store.jurisdictions import point_scope_clause, warning_scope_clause
 from store.points import chunked
 from store.tables import RiskPointRow, SensorRow, WarningRow, WarningTransitionRow
 
@@ -165,13 +166,16 @@ def _with_sensors(session: Session, rows: Sequence[Row]) -> list[PointView]:
 
 
 def query_points(session: Session, *, bbox: BBox | None = None, province: str | None = None,
-                 hazard_type: str | None = None, limit: int = 1000, offset: int = 0
-                 ) -> tuple[list[PointView], int]:
+                 hazard_type: str | None = None, limit: int = 1000, offset: int = 0,
+                 scope: Collection[str] | None = None) -> tuple[list[PointView], int]:
     """One page of risk points (ordered by id) and how many match in total.
 
-    ``province`` is a province name or its adcode.
+    ``province`` is a province name or its adcode. ``scope`` (adcodes) keeps
+    the points of those provinces and those whose active warning concerns them.
     """
     statement = _points_with_level()
+    if scope is not None:
+        statement = statement.where(point_scope_clause(scope))
     if bbox is not None:
         statement = statement.where(_bbox_clause(bbox))
     if province is not None:
@@ -204,16 +208,18 @@ def _warnings_at_points(*extra) -> Select:
 def list_warnings(session: Session, *, status: WarningStatus = "active",
                   level: Sequence[str] | None = None, province: str | None = None,
                   point_id: str | None = None, since: datetime | None = None,
-                  until: datetime | None = None, limit: int = 100, offset: int = 0
-                  ) -> tuple[list[WarningView], int]:
+                  until: datetime | None = None, limit: int = 100, offset: int = 0,
+                  scope: Collection[str] | None = None) -> tuple[list[WarningView], int]:
     """One page of warnings, newest opening first, and how many match in total.
 
     ``status``: active, history (lifted) or all. ``level``: current levels
     (colour names) to keep. ``since``/``until`` keep the warnings in force at
     any time in that window: opened no later than ``until`` and not lifted
-    before ``since``.
+    before ``since``. ``scope`` (adcodes) keeps the warnings that concern them.
     """
     statement = _warnings_at_points()
+    if scope is not None:
+        statement = statement.where(warning_scope_clause(scope))
     if status == "active":
         statement = statement.where(WarningRow.status == ACTIVE)
     elif status == "history":

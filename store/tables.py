@@ -9,13 +9,17 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
     String,
+    Text,
     TypeDecorator,
+    UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -106,6 +110,27 @@ class WarningRow(Base):
     model_version: Mapped[str] = mapped_column(String(32))
     evidence: Mapped[list] = mapped_column(JSON, default=list)
     last_assessment_id: Mapped[str] = mapped_column(String(36))
+    # The officers' lifecycle (store.lifecycle); wall-clock times except detected_at.
+    state: Mapped[str] = mapped_column(
+        String(16), default="issued", server_default="issued",
+        doc="raised | issued | acknowledged | lifted")
+    version: Mapped[int] = mapped_column(
+        Integer, default=1, server_default="1", doc="bumped by every transition: optimistic lock")
+    level_source: Mapped[str] = mapped_column(
+        String(8), default="model", server_default="model",
+        doc="model | officer: once an officer sets the level, the model may raise it, never lower it")
+    peak_level: Mapped[str | None] = mapped_column(String(8), doc="highest level reached")
+    detected_at: Mapped[datetime | None] = mapped_column(doc="event time of the detection")
+    issued_at: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None] = mapped_column(doc="first acknowledgement")
+    acted_at: Mapped[datetime | None] = mapped_column(
+        doc="first officer action that changed the level or lifted it")
+    ack_due_at: Mapped[datetime | None] = mapped_column(
+        index=True, doc="acknowledgement deadline of the current issue, if the level needs one")
+    ack_overdue_at: Mapped[datetime | None] = mapped_column(
+        doc="when the current deadline was found missed (re-notified)")
+    national_at: Mapped[datetime | None] = mapped_column(
+        doc="first escalation to the national centre")
 
     transitions: Mapped[list[WarningTransitionRow]] = relationship(
         back_populates="warning", order_by="WarningTransitionRow.observed_at", lazy="selectin")
@@ -129,7 +154,9 @@ class WarningTransitionRow(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     warning_id: Mapped[str] = mapped_column(String(36), ForeignKey("warnings.id"), index=True)
     point_id: Mapped[str] = mapped_column(String(64), index=True)
-    kind: Mapped[str] = mapped_column(String(12), doc="opened | escalated | downgraded | lifted")
+    kind: Mapped[str] = mapped_column(
+        String(24), doc="opened | issued | acknowledged | escalated | downgraded | lifted | "
+                        "renotified | escalated_to_national")
     from_level: Mapped[str] = mapped_column(String(8))
     to_level: Mapped[str] = mapped_column(String(8))
     observed_at: Mapped[datetime] = mapped_column(doc="event time of the assessment")
@@ -140,8 +167,24 @@ class WarningTransitionRow(Base):
     model_version: Mapped[str] = mapped_column(String(32))
     evidence: Mapped[list] = mapped_column(JSON, default=list)
     published_at: Mapped[datetime | None] = mapped_column(index=True)
+    # Audit columns (store.lifecycle): who, why, the state it moved and the warning version after it.
+    actor: Mapped[str] = mapped_column(
+        String(64), default="system:scorer", server_default="system:scorer",
+        doc="user name, or system:scorer / system:lifecycle")
+    reason: Mapped[str | None] = mapped_column(Text)
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str | None] = mapped_column(String(16))
+    version: Mapped[int | None] = mapped_column(Integer, doc="the warning's version after this step")
+    idempotency_key: Mapped[str | None] = mapped_column(
+        String(128), doc="the client's key of an officer action: a replay finds this row")
+    request_hash: Mapped[str | None] = mapped_column(
+        String(64), doc="what the key was used for, to refuse its reuse for another request")
 
     warning: Mapped[WarningRow] = relationship(back_populates="transitions")
+
+    __table_args__ = (
+        Index("uq_warning_transitions_actor_key", "actor", "idempotency_key", unique=True),
+    )
 
 
 class WorkerProgressRow(Base):
@@ -156,3 +199,215 @@ class WorkerProgressRow(Base):
     highwater: Mapped[int | None] = mapped_column(BigInteger, doc="as reported by the broker")
     last_event_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+
+
+class ReadingAggregateRow(Base):
+    """Readings of one sensor series merged into one time bucket, for charts.
+
+    A bucket starts at a multiple of the bucket width counted from the Unix
+    epoch (10 minutes by default), so the same readings always land in the
+    same bucket whatever the batching. It keeps what merges associatively
+    (count, sum, min, max, newest value), so partial buckets from successive
+    batches combine exactly; the mean is ``total / n``. The key starts with
+    (point, kind, bucket_start) so that a chart's range query is one index
+    range scan; ``kind`` is part of it because a series is (point, sensor,
+    kind), as everywhere in the streams. No foreign key to risk_points:
+    history is pruned by age, never cascaded row by row from the registry.
+    """
+
+    __tablename__ = "reading_aggregates"
+
+    point_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
+    sensor_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, doc="readings in the bucket")
+    total: Mapped[float] = mapped_column(Float, doc="sum of the values (canonical unit)")
+    min_value: Mapped[float] = mapped_column(Float)
+    max_value: Mapped[float] = mapped_column(Float)
+    last_value: Mapped[float] = mapped_column(Float, doc="value of the newest reading")
+    last_at: Mapped[datetime] = mapped_column(doc="event time of the newest reading")
+
+    __table_args__ = (Index("ix_reading_aggregates_bucket_start", "bucket_start"),)
+
+
+class LevelTimelineRow(Base):
+    """Every assessment's level at a point, in event time: the level band under a chart."""
+
+    __tablename__ = "level_timeline"
+
+    assessment_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    point_id: Mapped[str] = mapped_column(String(64))
+    observed_at: Mapped[datetime]
+    level: Mapped[str] = mapped_column(String(8))
+    model: Mapped[str] = mapped_column(String(64))
+    model_version: Mapped[str] = mapped_column(String(32))
+
+    __table_args__ = (
+        Index("ix_level_timeline_point_id_observed_at", "point_id", "observed_at"),
+        Index("ix_level_timeline_observed_at", "observed_at"),
+    )
+
+
+class HistoryOffsetRow(Base):
+    """The next offset the history writer will apply, per consumer group and partition.
+
+    Written in the same transaction as the aggregates it accounts for, so the
+    database itself knows which records it already holds: a batch redelivered
+    after a crash between the database commit and the Kafka commit is
+    recognised and skipped instead of being counted twice.
+    """
+
+    __tablename__ = "history_offsets"
+
+    consumer_group: Mapped[str] = mapped_column(String(128), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(128), primary_key=True)
+    partition: Mapped[int] = mapped_column(Integer, primary_key=True)
+    next_offset: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime]
+
+
+class NowcastRunRow(Base):
+    """One regional nowcast: the level grid computed from one rainfall raster.
+
+    ``id`` is deterministic in (kind, raster location, valid time), so a
+    redelivered announcement rewrites the same run instead of adding one.
+    ``evidence`` holds the model, its parameters and the cells per level.
+    """
+
+    __tablename__ = "nowcast_runs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), doc="observed | forecast")
+    product: Mapped[str] = mapped_column(String(32))
+    location: Mapped[str] = mapped_column(String(1024), doc="the rainfall raster it came from")
+    valid_at: Mapped[datetime] = mapped_column(doc="valid time of the rainfall raster")
+    created_at: Mapped[datetime]
+    model_version: Mapped[str] = mapped_column(String(32))
+    evidence: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    counties: Mapped[list[NowcastCountyRow]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", passive_deletes=True)
+
+    __table_args__ = (Index("ix_nowcast_runs_kind_valid_at", "kind", "valid_at"),)
+
+
+class NowcastCountyRow(Base):
+    """A nowcast run's summary of one county: highest level, area shares, people threatened."""
+
+    __tablename__ = "nowcast_counties"
+
+    run_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("nowcast_runs.id", ondelete="CASCADE"), primary_key=True)
+    adcode: Mapped[str] = mapped_column(String(12), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    province: Mapped[str | None] = mapped_column(String(64))
+    province_adcode: Mapped[str] = mapped_column(String(12))
+    max_level: Mapped[int] = mapped_column(Integer, doc="0..4; -1 when the grid has no data there")
+    share_none: Mapped[float] = mapped_column(Float)
+    share_blue: Mapped[float] = mapped_column(Float)
+    share_yellow: Mapped[float] = mapped_column(Float)
+    share_orange: Mapped[float] = mapped_column(Float)
+    share_red: Mapped[float] = mapped_column(Float)
+    data_coverage: Mapped[float] = mapped_column(Float, doc="share of the county the grid covers")
+    data_area_m2: Mapped[float] = mapped_column(Float)
+    county_area_m2: Mapped[float] = mapped_column(Float)
+    points_at_or_above: Mapped[int] = mapped_column(Integer)
+    threatened_population: Mapped[int] = mapped_column(BigInteger)
+
+    run: Mapped[NowcastRunRow] = relationship(back_populates="counties")
+
+
+class CandidateAreaRow(Base):
+    """Ground that InSAR shows moving where no registered risk point watches it.
+
+    ``id`` is deterministic in (product location, valid time, polygon), so
+    ingesting the same product twice adds nothing; a decision (accepted with
+    the new point's id, or rejected with a reason) is never overwritten.
+    """
+
+    __tablename__ = "candidate_areas"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    status: Mapped[str] = mapped_column(String(12), doc="candidate | accepted | rejected")
+    product: Mapped[str] = mapped_column(String(32))
+    location: Mapped[str] = mapped_column(String(1024))
+    valid_at: Mapped[datetime]
+    geometry: Mapped[dict] = mapped_column(JSON, doc="GeoJSON polygon in EPSG:4326")
+    lon: Mapped[float] = mapped_column(Float, doc="representative point, inside the polygon")
+    lat: Mapped[float] = mapped_column(Float)
+    area_m2: Mapped[float] = mapped_column(Float)
+    pixel_count: Mapped[int] = mapped_column(Integer)
+    mean_velocity_mm_yr: Mapped[float] = mapped_column(Float)
+    peak_velocity_mm_yr: Mapped[float] = mapped_column(Float)
+    evidence: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    decision_reason: Mapped[str | None] = mapped_column(String(1000))
+    point_id: Mapped[str | None] = mapped_column(String(64), doc="risk point created on acceptance")
+
+    __table_args__ = (Index("ix_candidate_areas_status_created_at", "status", "created_at"),)
+
+
+class InsarSampleRow(Base):
+    """LOS velocity of one InSAR product at one risk point (relative to its reference point)."""
+
+    __tablename__ = "insar_samples"
+
+    point_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    product_id: Mapped[str] = mapped_column(
+        String(36), primary_key=True, doc="uuid5 of the product location and valid time")
+    location: Mapped[str] = mapped_column(String(1024))
+    valid_at: Mapped[datetime]
+    velocity_mm_yr: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_insar_samples_point_id_valid_at", "point_id", "valid_at"),)
+
+
+class UserRow(Base):
+    """A person or machine that may call the API. Passwords are argon2 hashes."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(24))
+    provinces: Mapped[list] = mapped_column(JSON, default=list, doc="province adcodes of the scope")
+    password_hash: Mapped[str | None] = mapped_column(String(256), doc="null: token-only user")
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("name", name="uq_users_name"),)
+
+
+class ApiTokenRow(Base):
+    """A long-lived machine token; only its SHA-256 is stored (it is shown once)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("users.id", ondelete="CASCADE"),
+                                         index=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+    __table_args__ = (UniqueConstraint("token_hash", name="uq_api_tokens_token_hash"),)
+
+
+class WarningJurisdictionRow(Base):
+    """An adcode (province or county) concerned by a warning: its own and those near its point.
+
+    Computed when the warning opens (store.jurisdictions); scoping reads it.
+    """
+
+    __tablename__ = "warning_jurisdictions"
+
+    warning_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("warnings.id", ondelete="CASCADE"), primary_key=True)
+    adcode: Mapped[str] = mapped_column(String(12), primary_key=True)
+
+    __table_args__ = (Index("ix_warning_jurisdictions_adcode", "adcode"),)

@@ -29,6 +29,14 @@ On start, before consuming anything, the worker publishes every unpublished
 outbox row (the crash recovery). A failing step (broker or database away) is
 retried with exponential backoff from where it stopped, holding the batch,
 and logged; the worker never skips a batch and never stops on a bad message.
+
+Between batches, every ``deadline_check_s`` of wall-clock time, the worker
+checks acknowledgement deadlines (``store.lifecycle.check_deadlines``):
+deadlines are about people, so this is the one place the ledger reads the
+wall clock for a decision. The rows it writes, and any outbox row an API
+process wrote for an officer action but could not publish, are published by
+the same sweep (``relay_outbox``); consumers drop the rare duplicate by
+``event_id``.
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -49,11 +57,14 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.db import session_scope
-from store.ledger import apply_assessments, mark_published, unpublished_events
+from store.jurisdictions import JurisdictionResolver
+from store.ledger import apply_assessments
+from store.lifecycle import LifecycleRules, check_deadlines
 from store.progress import record_progress
 from streams.deadletter import dead_letter, encode_dead_letter
 from streams.kafka_config import KafkaConfig, safe_bootstrap
-from streams.schemas import Assessment, DeadLetter, WarningEvent
+from streams.outbox import encode_event, flush_sends, relay_outbox  # noqa: F401 - re-exported
+from streams.schemas import Assessment, DeadLetter
 from streams.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -102,11 +113,6 @@ def decode_batch(records: Iterable) -> Decoded:
         decoded.assessments.append(assessment)
         decoded.sources.append(record)
     return decoded
-
-
-def encode_event(event: WarningEvent) -> tuple[bytes, bytes]:
-    """(key, value) of a warning event on the wire: keyed by point id, JSON value."""
-    return event.point_id.encode(), orjson.dumps(event.model_dump(mode="json"))
 
 
 def next_offsets(records: Iterable) -> dict[TopicPartition, int]:
@@ -191,7 +197,10 @@ class LedgerWorker:
                  group_id: str = "geowarn-ledger", stop_event: threading.Event | None = None, *,
                  worker_name: str = STAGE, publish_limit: int = 10_000,
                  flush_timeout_s: float = 30.0, backoff_s: tuple[float, float] = (0.5, 30.0),
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 rules: LifecycleRules | None = None,
+                 jurisdictions: JurisdictionResolver | None = None,
+                 deadline_check_s: float = 30.0, sweep_grace_s: float = 10.0) -> None:
         self.kafka, self.topics, self.group_id = kafka, topics, group_id
         self.stop_event = stop_event or threading.Event()
         self.worker_name = worker_name
@@ -199,6 +208,11 @@ class LedgerWorker:
         self._publish_limit = publish_limit
         self._flush_timeout_s = flush_timeout_s
         self._clock = clock
+        self._rules = rules or LifecycleRules()
+        self._jurisdictions = jurisdictions
+        self._deadline_check_s = deadline_check_s
+        self._sweep_grace = timedelta(seconds=sweep_grace_s)
+        self._next_check = 0.0
         self._backoff = Backoff(self.stop_event, *backoff_s)
         self._consumer: KafkaConsumer | None = None
         self._producer: KafkaProducer | None = None
@@ -244,6 +258,9 @@ class LedgerWorker:
                 return
             while not self.stop_event.is_set():
                 self.run_once()
+                if time.monotonic() >= self._next_check:
+                    self._next_check = time.monotonic() + self._deadline_check_s
+                    self.check_deadlines()
         finally:
             self.close()
 
@@ -286,12 +303,38 @@ class LedgerWorker:
         return BatchReport(len(batch.records), batch.transitions, batch.ignored,
                            len(batch.decoded.letters), published)
 
+    def check_deadlines(self) -> int:
+        """Escalate missed acknowledgement deadlines and publish the outbox; returns #events.
+
+        Failures are logged and left to the next check: nothing is lost, the
+        rows and the outbox stay in the database.
+        """
+        if self._producer is None:
+            return 0
+        try:
+            with session_scope(self._sessions, write_lock=True) as session:
+                rows = check_deadlines(session, now=self._clock(), rules=self._rules)
+            published = 0
+            if rows:
+                log.info("ledger: %d acknowledgement deadline(s) missed; re-notified and "
+                         "escalated to the national centre", len(rows) // 2)
+                published = self._publish([], point_ids={row.point_id for row in rows})
+            # Rows other processes wrote and did not publish (after a grace period, so
+            # that an API process relaying its own action is not raced).
+            return published + self._publish(
+                [], point_ids=None, recorded_before=self._clock() - self._sweep_grace)
+        except RETRYABLE as exc:
+            log.warning("ledger deadline check failed (%s); trying again in %.0f s", exc,
+                        self._deadline_check_s)
+            return 0
+
     def _advance(self, batch: _Batch) -> int:
         published = 0
         if not batch.applied:
             with session_scope(self._sessions, write_lock=True) as session:
                 result = apply_assessments(session, batch.decoded.assessments,
-                                           recorded_at=self._clock())
+                                           recorded_at=self._clock(), rules=self._rules,
+                                           jurisdictions=self._jurisdictions)
             for rejected in result.rejected:
                 record = batch.decoded.sources[rejected.index]
                 batch.decoded.letters.append(
@@ -320,42 +363,19 @@ class LedgerWorker:
         return published
 
     def _publish(self, letters: Sequence[tuple[object, DeadLetter]],
-                 point_ids: set[str] | None) -> int:
+                 point_ids: set[str] | None, recorded_before: datetime | None = None) -> int:
         """Produce dead letters and unpublished outbox events, flush, mark them; return #events."""
         producer = self._producer
         futures = [producer.send(self.topics.deadletter, key=record.key,
                                  value=encode_dead_letter(letter))
                    for record, letter in letters]
-        total = 0
-        while True:
-            if point_ids is not None and not point_ids:
-                events: list[WarningEvent] = []
-            else:
-                with session_scope(self._sessions) as session:
-                    events = unpublished_events(session, self._publish_limit, point_ids=point_ids)
-            for event in events:
-                key, value = encode_event(event)
-                futures.append(producer.send(self.topics.warning_events, key=key, value=value))
-            self._flush(futures)
-            futures = []
-            if not events:
-                return total
-            with session_scope(self._sessions) as session:
-                mark_published(session, [event.event_id for event in events], self._clock())
-            total += len(events)
-            if len(events) < self._publish_limit:
-                return total
+        return relay_outbox(producer, self._sessions, self.topics.warning_events,
+                            point_ids=point_ids, now=self._clock, flush=self._flush,
+                            pending=futures, limit=self._publish_limit,
+                            recorded_before=recorded_before)
 
     def _flush(self, futures: list) -> None:
-        """Flush the producer and raise the first failed send (flush alone does not)."""
-        if not futures:
-            return
-        started = time.monotonic()
-        self._producer.flush(timeout=self._flush_timeout_s)
-        for future in futures:
-            if future.failed():
-                raise future.exception
-        log.debug("flushed %d message(s) in %.3f s", len(futures), time.monotonic() - started)
+        flush_sends(self._producer, futures, self._flush_timeout_s)
 
     def _record_progress(self, batch: _Batch) -> None:
         last_event_at = batch.last_event_at()

@@ -24,6 +24,8 @@ SCHEMA_VERSION = 1
 GEOWARN_NAMESPACE = uuid.UUID("6f1c2a52-3d8e-5b7a-9c41-0e2f6a8b9d10")
 
 LevelName = Literal["none", "blue", "yellow", "orange", "red"]
+SensorStatus = Literal["online", "offline", "stuck"]
+PointStatus = Literal["ok", "degraded", "no_data"]
 
 
 def _require_utc(value: datetime) -> datetime:
@@ -79,6 +81,19 @@ class Indicator(_Message):
         default_factory=dict, description="threshold per level in the same unit")
     window_hours: float | None = None
     samples: int | None = None
+    rule: str | None = Field(None, description="how the level was judged, in words")
+    valid: bool | None = Field(
+        None, description="false when the model had too little data or the sensor is excluded")
+    status: SensorStatus | None = Field(
+        None, description="sensor health: online, offline (silent) or stuck")
+    observed_at: UtcDatetime | None = Field(
+        None, description="event time of the sensor's newest reading behind this indicator")
+    numbers: dict[str, float] = Field(
+        default_factory=dict, description="the numbers behind the level, names carry units")
+    predicted_failure_at: UtcDatetime | None = Field(
+        None, description="inverse-velocity time of failure (event time), null if none")
+    predicted_failure_lower: UtcDatetime | None = None
+    predicted_failure_upper: UtcDatetime | None = None
 
 
 class Assessment(_Message):
@@ -98,6 +113,15 @@ class Assessment(_Message):
     model: str
     model_version: str
     evidence: list[Indicator] = Field(default_factory=list)
+    status: PointStatus | None = Field(
+        None, description="ok, degraded (a sensor silent or stuck) or no_data (every sensor "
+        "silent: the level is kept, it is not 'no hazard')")
+    rule: str | None = Field(None, description="the fusion rule that set the level")
+    predicted_failure_at: UtcDatetime | None = Field(
+        None, description="earliest inverse-velocity time of failure among the point's "
+        "sensors (event time), null if none")
+    predicted_failure_lower: UtcDatetime | None = None
+    predicted_failure_upper: UtcDatetime | None = None
 
     @staticmethod
     def make_id(point_id: str, observed_at: datetime, level: str, model_version: str) -> str:
@@ -105,14 +129,17 @@ class Assessment(_Message):
         return str(uuid.uuid5(GEOWARN_NAMESPACE, f"assessment|{point_id}|{stamp}|{level}|{model_version}"))
 
 
-TransitionKind = Literal["opened", "escalated", "downgraded", "lifted"]
+TransitionKind = Literal["opened", "issued", "acknowledged", "escalated", "downgraded", "lifted",
+                         "renotified", "escalated_to_national"]
 
 
 class WarningEvent(_Message):
     """A warning's state change (topic ``geowarn.warning-events``), keyed by point id.
 
     ``event_id`` equals the id of the transition row in the database, so
-    consumers can drop duplicates after an at-least-once redelivery.
+    consumers can drop duplicates after an at-least-once redelivery. Officer
+    actions and missed acknowledgement deadlines are events too: ``actor``
+    says who (a user name, or ``system:scorer`` / ``system:lifecycle``).
     """
 
     schema_version: Literal[1] = SCHEMA_VERSION
@@ -136,6 +163,12 @@ class WarningEvent(_Message):
     model: str
     model_version: str
     evidence: list[Indicator] = Field(default_factory=list)
+    actor: str = Field("system:scorer", description="user name, or system:scorer / system:lifecycle")
+    reason: str | None = Field(None, description="why, in the actor's words (officer actions, deadlines)")
+    jurisdictions: list[str] = Field(
+        default_factory=list,
+        description="adcodes of the provinces and counties concerned, beyond the point's own "
+                    "province (boundary proximity); empty when not computed")
 
 
 class DeadLetter(_Message):

@@ -34,13 +34,15 @@ class PushedEvent:
     province: str | None
     rank: int
     text: str
+    jurisdictions: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, event: WarningEvent) -> PushedEvent:
         rank = max(Level.parse(event.from_level), Level.parse(event.to_level))
         text = orjson.dumps({"type": "warning_event",
                              "event": event.model_dump(mode="json")}).decode()
-        return cls(event.event_id, event.province, int(rank), text)
+        return cls(event.event_id, event.province, int(rank), text,
+                   frozenset(event.jurisdictions))
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,11 +53,27 @@ class Filters:
 
     provinces: frozenset[str] | None = None
     min_level: Level | None = None
+    scope: Scope | None = None
+    """The caller's provinces (None: the whole country); always applied."""
 
     def matches(self, event: PushedEvent) -> bool:
+        if self.scope is not None and not self.scope.matches(event):
+            return False
         if self.provinces is not None and event.province not in self.provinces:
             return False
         return self.min_level is None or event.rank >= self.min_level
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """A scoped caller's provinces: by name (events name their point's province) and by
+    adcode (events list the jurisdictions concerned across borders)."""
+
+    names: frozenset[str]
+    adcodes: frozenset[str]
+
+    def matches(self, event: PushedEvent) -> bool:
+        return event.province in self.names or bool(self.adcodes & event.jurisdictions)
 
 
 class Subscription:

@@ -6,6 +6,12 @@ issued after the API process started are pushed; a client loads the current
 state from GET /warnings and then follows this socket. A client that falls
 too far behind is closed with code 1008 and a reason, and should reconnect
 and reload.
+
+The socket needs read access: a bearer token in the ``Authorization`` header
+or, for browsers, in the ``access_token`` query parameter. A refusal closes
+the handshake with 1008 and the reason. A scoped caller only hears the
+warnings that concern its provinces (by the point's province, or the
+event's cross-border jurisdictions).
 """
 
 from __future__ import annotations
@@ -21,13 +27,15 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.websockets import WebSocketDisconnect
 
-from api.deps import HubDep, SessionFactoryDep
-from api.errors import InvalidQuery
+from api.auth.roles import Principal
+from api.deps import HubDep, SessionFactoryDep, SocketReader
+from api.errors import Forbidden, InvalidQuery
 from api.params import parse_level
 from api.push.subscription import (
     CLOSE_INTERNAL,
     CLOSE_POLICY,
     Filters,
+    Scope,
     Subscription,
     close_reason,
 )
@@ -40,12 +48,13 @@ router = APIRouter(tags=["push"])
 
 @router.websocket("/ws/warnings")
 async def warnings_socket(websocket: WebSocket, hub: HubDep, sessions: SessionFactoryDep,
-                          province: str | None = None, min_level: str | None = None) -> None:
+                          user: SocketReader, province: str | None = None,
+                          min_level: str | None = None) -> None:
     """``province``: a name or adcode; ``min_level``: a colour or tier (see ``Filters``)."""
     await websocket.accept()
     try:
-        filters = await _filters(sessions, province, min_level)
-    except InvalidQuery as exc:
+        filters = await _filters(sessions, province, min_level, user)
+    except (InvalidQuery, Forbidden) as exc:
         await websocket.close(code=CLOSE_POLICY, reason=close_reason(str(exc)))
         return
     except SQLAlchemyError:
@@ -69,12 +78,16 @@ async def warnings_socket(websocket: WebSocket, hub: HubDep, sessions: SessionFa
         hub.unsubscribe(subscription)
 
 
-async def _filters(sessions, province: str | None, min_level: str | None) -> Filters:
+async def _filters(sessions, province: str | None, min_level: str | None,
+                   user: Principal) -> Filters:
     level = None if min_level is None else parse_level("min_level", min_level)
+    scope = None if user.scope is None else await run_in_threadpool(_scope, sessions, user)
     if province is None:
-        return Filters(None, level)
+        return Filters(None, level, scope)
     if not is_adcode(province):
-        return Filters(frozenset({province}), level)
+        if scope is not None and province not in scope.names:
+            raise Forbidden(f"{user.label} may not read warnings of {province}")
+        return Filters(frozenset({province}), level, scope)
 
     def lookup() -> list[str]:
         with sessions() as session:
@@ -84,7 +97,14 @@ async def _filters(sessions, province: str | None, min_level: str | None) -> Fil
     if not names:
         raise InvalidQuery("province", f"no risk point has the province adcode {province}",
                            province)
-    return Filters(frozenset(names), level)
+    user.check_scope([province], "read")
+    return Filters(frozenset(names), level, scope)
+
+
+def _scope(sessions, user: Principal) -> Scope:
+    with sessions() as session:
+        names = {name for adcode in user.scope for name in province_names(session, adcode)}
+    return Scope(frozenset(names), frozenset(user.scope))
 
 
 async def _pump(websocket: WebSocket, subscription: Subscription) -> None:

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from store.db import make_engine
 from store.migrate import upgrade
 from streams.kafka_config import KafkaConfig
-from tests.api.seed import make_app, seed
+from tests.api.seed import bearer, make_app, seed
 
 
 @pytest.fixture
@@ -28,7 +28,21 @@ def seeded_url(database_url: str) -> str:
 
 
 @pytest.fixture
-def client(seeded_url: str, broker, topic_prefix: str, tmp_path: Path) -> Iterator[TestClient]:
-    app = make_app(seeded_url, KafkaConfig(broker.bootstrap), topic_prefix, tmp_path)
+def app(seeded_url: str, broker, topic_prefix: str, tmp_path: Path):
+    return make_app(seeded_url, KafkaConfig(broker.bootstrap), topic_prefix, tmp_path)
+
+
+@pytest.fixture
+def api(app) -> Iterator[TestClient]:
+    """A client without credentials: pass ``headers=bearer(name)`` per request."""
     with TestClient(app) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def client(api: TestClient) -> TestClient:
+    """The same client acting as the national officer (who may read and do everything).
+
+    It is ``api`` with a default header: a test uses one of the two."""
+    api.headers.update(bearer("national"))
+    return api

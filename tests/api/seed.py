@@ -1,5 +1,6 @@
 """The API tests' known data: five risk points in three provinces, two active
-warnings and one lifted, one worker's progress; and the app built on it."""
+warnings and one lifted, one worker's progress, a user of every role with an
+API token; and the app built on it."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from api.app import create_app
+from api.auth.credentials import hash_password, token_digest
 from geo.registry import RiskPoint, SensorSpec
 from geowarn.settings import Settings
 from store.db import session_factory, session_scope
 from store.points import upsert_points
 from store.progress import record_progress
 from store.tables import WarningRow, WarningTransitionRow
+from store.users import add_api_token, add_user
 from streams.kafka_config import KafkaConfig
 from streams.topics import Topics
 
@@ -58,6 +61,33 @@ def _warning(id_: str, point: str, level: str, status: str, opened: str, updated
                       last_assessment_id=f"A-{id_}")
 
 
+USERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "national": ("national_officer", ()),
+    "sichuan": ("provincial_officer", ("510000",)),
+    "yunnan": ("provincial_officer", ("530000",)),
+    "analyst": ("analyst", ()),
+    "responder": ("responder", ()),
+    "gateway": ("sensor_gateway", ()),
+}
+"""user name -> (role, provinces); each has the API token TOKENS[name]."""
+TOKENS = {name: f"gwt_test-{name}-token" for name in USERS}
+PASSWORD = "correct horse battery staple"
+"""The password of every seeded user."""
+_PASSWORD_HASH = hash_password(PASSWORD)
+
+
+def bearer(name: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKENS[name]}"}
+
+
+def seed_users(session) -> None:
+    now = at("2026-06-01T00:00:00Z")
+    for name, (role, provinces) in USERS.items():
+        add_user(session, name=name, role=role, provinces=provinces,
+                 password_hash=_PASSWORD_HASH, now=now)
+        add_api_token(session, name, token_digest(TOKENS[name]), label="tests", now=now)
+
+
 def _transition(warning: str, point: str, n: int, kind: str, from_level: str, to_level: str,
                 observed: str) -> WarningTransitionRow:
     return WarningTransitionRow(
@@ -68,7 +98,8 @@ def _transition(warning: str, point: str, n: int, kind: str, from_level: str, to
 
 
 def seed(engine: Engine) -> None:
-    """Five points; W1 active orange at P1, W2 lifted at P2, W3 active red at P3; one worker."""
+    """Five points; W1 active orange at P1, W2 lifted at P2, W3 active red at P3; one worker;
+    the users of ``USERS``."""
     with session_scope(session_factory(engine)) as session:
         upsert_points(session, POINTS, now=at("2026-06-01T00:00:00Z"))
         session.add_all([
@@ -89,9 +120,10 @@ def seed(engine: Engine) -> None:
         ])
         record_progress(session, "scorer", "geowarn.readings", 0, committed_offset=90,
                         highwater=100, last_event_at=at("2026-07-01T05:59:00Z"))
+        seed_users(session)
 
 
-def make_app(database_url: str, kafka: KafkaConfig, prefix: str, tmp_path: Path):
+def make_app(database_url: str, kafka: KafkaConfig, prefix: str, tmp_path: Path, **settings):
     settings = Settings(database_url=database_url, kafka_bootstrap=kafka.bootstrap,
-                        data_dir=tmp_path / "var")
+                        data_dir=tmp_path / "var", **settings)
     return create_app(settings, topics=Topics.with_prefix(prefix), kafka=kafka)

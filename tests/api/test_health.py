@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from geowarn.embedded import free_port
 from store.migrate import upgrade
 from streams.kafka_config import KafkaConfig
-from tests.api.seed import make_app
+from tests.api.seed import bearer, make_app
 
 pytestmark = [pytest.mark.kafka]
 
@@ -76,8 +76,8 @@ def test_an_unreachable_database_is_503_everywhere(broker, topic_prefix: str,
                                                    tmp_path: Path) -> None:
     url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port(29800)}/geowarn"
     app = make_app(url, KafkaConfig(broker.bootstrap), topic_prefix, tmp_path)
-    with TestClient(app) as client:
-        listed = client.get("/risk-points")
+    with TestClient(app, headers=bearer("national")) as client:
+        listed = client.get("/risk-points")  # the credentials are checked in the database too
         health = client.get("/health")
     assert listed.status_code == 503
     assert listed.json() == {"detail": "the database is unavailable; see /health"}

@@ -28,12 +28,12 @@ from websockets.sync.client import connect
 from api.push.hub import PushHub
 from api.push.subscription import PushedEvent
 from geowarn.embedded import free_port
-from store.db import make_engine
+from store.db import make_engine, session_factory, session_scope
 from store.migrate import upgrade
 from streams.kafka_config import KafkaConfig
 from streams.schemas import WarningEvent
 from streams.topics import Topics, ensure_topics
-from tests.api.seed import make_app, seed
+from tests.api.seed import bearer, make_app, seed, seed_users
 from warning_models.levels import Level
 
 pytestmark = [pytest.mark.kafka]
@@ -67,8 +67,9 @@ class LiveApi:
                                value=event.model_dump_json().encode())
         self.producer.flush()
 
-    def socket(self, query: str = ""):
-        return connect(f"{self.url}/ws/warnings{query}", open_timeout=5)
+    def socket(self, query: str = "", user: str = "national"):
+        return connect(f"{self.url}/ws/warnings{query}", open_timeout=5,
+                       additional_headers=bearer(user))
 
 
 @pytest.fixture
@@ -186,8 +187,12 @@ def test_the_hub_reports_an_unreachable_broker_and_keeps_retrying() -> None:
 def sqlite_client(broker, topics: Topics, sqlite_url: str, topic_prefix: str,
                   tmp_path: Path) -> Iterator[TestClient]:
     upgrade(sqlite_url)
+    engine = make_engine(sqlite_url)
+    with session_scope(session_factory(engine)) as session:
+        seed_users(session)
+    engine.dispose()
     app = make_app(sqlite_url, KafkaConfig(broker.bootstrap), topic_prefix, tmp_path)
-    with TestClient(app) as client:
+    with TestClient(app, headers=bearer("national")) as client:
         yield client
 
 

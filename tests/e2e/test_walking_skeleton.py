@@ -1,8 +1,9 @@
 """End to end: the real CLI processes against Tansu and PostgreSQL.
 
-Three points are imported with `geowarn points import`; the scorer, the
-ledger and the API run as `geowarn` subprocesses; readings are produced by a
-plain Kafka client. One point accelerates, one stays stable: a WebSocket
+Three points are imported with `geowarn points import` and a national
+officer is added with `geowarn users add`; the scorer, the ledger and the API
+run as `geowarn` subprocesses; readings are produced by a plain Kafka client;
+the officer logs in at POST /auth/token and reads with the access token. One point accelerates, one stays stable: a WebSocket
 client must receive a warning event for the first and none for the second.
 """
 
@@ -70,9 +71,20 @@ def environment(broker, postgres_url, topic_prefix, tmp_path) -> dict[str, str]:
     }
 
 
-def geowarn(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "geowarn.cli", *args], env=env,
+OFFICER, PASSWORD = "e2e-officer", "e2e officer passphrase"
+
+
+def geowarn(env: dict[str, str], *args: str, stdin: str | None = None
+            ) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "geowarn.cli", *args], env=env, input=stdin,
                           capture_output=True, text=True, timeout=120, check=False)
+
+
+def login(api: str) -> dict[str, str]:
+    response = httpx.post(f"http://{api}/auth/token", timeout=10,
+                          data={"username": OFFICER, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
 @pytest.fixture
@@ -83,6 +95,9 @@ def services(environment, tmp_path):
     imported = geowarn(environment, "points", "import", str(points_file))
     assert imported.returncode == 0, imported.stderr
     assert "imported 3 risk point(s)" in imported.stdout
+    added = geowarn(environment, "users", "add", OFFICER, "--role", "national_officer",
+                    "--password-stdin", stdin=PASSWORD + "\n")
+    assert added.returncode == 0, added.stderr
 
     port = free_port(18000)
     logs = tmp_path / "logs"
@@ -133,10 +148,13 @@ def test_accelerating_point_is_warned_stable_point_is_not(services, environment,
         producer.send(topics.readings, key=b"E2E-WARMUP", value=reading("E2E-WARMUP", 2 * step, 0.01 * step))
     producer.flush()
     wait_for_workers(api)
+    assert httpx.get(f"http://{api}/warnings", timeout=5).status_code == 401
+    headers = login(api)
 
     async def listen() -> list[dict]:
         received: list[dict] = []
-        async with websockets.connect(f"ws://{api}/ws/warnings") as socket:
+        async with websockets.connect(f"ws://{api}/ws/warnings",
+                                      additional_headers=headers) as socket:
             hello = orjson.loads(await socket.recv())
             assert hello["type"] == "hello"
             hours = [h * 0.5 for h in range(110)]  # 0 .. 54.5 h, failure at 60 h
@@ -169,14 +187,18 @@ def test_accelerating_point_is_warned_stable_point_is_not(services, environment,
     assert accel[0]["threatened_people"] == 420 and accel[0]["province"]
     assert not [e for e in events if e["point_id"] == "E2E-STABLE"]
 
-    listed = httpx.get(f"http://{api}/warnings", params={"status": "active"}, timeout=5).json()
+    listed = httpx.get(f"http://{api}/warnings", params={"status": "active"}, headers=headers,
+                       timeout=5).json()
     ids = {f["properties"]["point_id"] for f in listed["features"]}
     assert "E2E-ACCEL" in ids and "E2E-STABLE" not in ids
     warning_id = next(f["id"] for f in listed["features"] if f["properties"]["point_id"] == "E2E-ACCEL")
-    detail = httpx.get(f"http://{api}/warnings/{warning_id}", timeout=5).json()
+    detail = httpx.get(f"http://{api}/warnings/{warning_id}", headers=headers, timeout=5).json()
     evidence = detail["properties"]["evidence"]
     assert evidence and evidence[0]["name"] == "velocity" and evidence[0]["value"] > 0
     assert detail["properties"]["transitions"][0]["kind"] == "opened"
+    assert detail["properties"]["transitions"][0]["actor"] == "system:scorer"
+    assert (detail["properties"]["threatened_people"], detail["properties"]["households"]) == (
+        420, 130)
 
     # The malformed message is dead-lettered with its reason and source offset.
     consumer = KafkaConsumer(topics.deadletter, bootstrap_servers=broker.bootstrap,

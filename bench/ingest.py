@@ -11,7 +11,10 @@ Then, on the same messages, in the same process and run:
 (a) baseline: a plain kafka-python consumer loop over poll() batches that
     only counts the records (values untouched);
 (b) the scorer worker's loop (``streams.worker.Worker.step``): poll, decode,
-    update state, score, produce assessments and dead letters, flush, commit.
+    screen, update state, judge every reading in event time with the site
+    model (rates, tangent angle, inverse velocity, absolute thresholds,
+    sensor health, fusion), produce assessments and dead letters, flush,
+    commit.
 
 Both rates are timed from the first non-empty batch to the last record, so
 neither includes connection set-up or the consumer-group join. The scorer
@@ -150,10 +153,10 @@ def main(argv: list[str] | None = None) -> int:
         past = history(points, start=START, hours=HISTORY_HOURS, samples=HISTORY_SAMPLES, seed=7)
         scorer.preload(past["point_id"], past["sensor_id"], past["kind"], past["observed_ns"],
                        past["value"])
-        levels = Counter(scorer._last_emitted[: scorer.index.n_points].tolist())
+        levels = Counter(scorer.point_levels().values())
         print(f"warm state: {len(past['value']):,} history readings in "
               f"{time.perf_counter() - began:.1f} s; point levels "
-              f"{ {LEVEL_LABELS[k]: v for k, v in sorted(levels.items())} }")
+              f"{dict(sorted(levels.items(), key=lambda item: LEVEL_LABELS.index(item[0])))}")
 
         raw = raw_consume(config, topics.readings, args.partitions, len(live))
         rate, worker = scorer_run(config, topics, scorer, len(live), args.profile)

@@ -56,6 +56,35 @@ def _ensure_registry(settings: Settings, points: int) -> int:
         return upsert_points(session, generated)
 
 
+DEMO_USER = "demo-officer"
+DEMO_PASSWORD = "demo"
+
+
+def _demo_credentials(settings: Settings) -> str:
+    """A national officer for the demo and a fresh API token for it (written to the data dir).
+
+    The password login exists only in development; production demos get the token alone.
+    """
+    from datetime import UTC, datetime
+
+    from api.auth.credentials import hash_password, new_api_token, token_digest
+    from store.db import make_engine, session_factory, session_scope
+    from store.users import add_api_token, add_user, get_user
+
+    now = datetime.now(UTC)
+    password = hash_password(DEMO_PASSWORD) if settings.environment == "development" else None
+    token = new_api_token()
+    with session_scope(session_factory(make_engine(settings.effective_database_url))) as session:
+        if get_user(session, DEMO_USER) is None:
+            add_user(session, name=DEMO_USER, role="national_officer", provinces=[],
+                     password_hash=password, now=now)
+        add_api_token(session, DEMO_USER, token_digest(token), label="geowarn demo", now=now)
+    path = settings.data_dir / "demo-token"
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+    return token
+
+
 def _wait_for_api(url: str, supervisor: Supervisor, timeout: float = 60.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -85,6 +114,7 @@ def run_demo(settings: Settings, *, points: int, rate: float, speed: float,
             _clear_embedded_state(settings)
         count = _ensure_registry(settings, points)
         echo(f"registry: {count} risk points; database {settings.effective_database_url.split('@')[-1]}")
+        token = _demo_credentials(settings)
 
         port = settings.api_port if _free(settings.api_port) else free_port(settings.api_port + 1)
         env = {"GEOWARN_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
@@ -103,8 +133,12 @@ def run_demo(settings: Settings, *, points: int, rate: float, speed: float,
         supervisor.start_all()
         url = f"http://{settings.api_host}:{port}"
         if _wait_for_api(url, supervisor):
-            echo(f"geowarn is running: {url}  (warnings: {url}/warnings, API docs: {url}/docs, "
-                 f"live: ws://{settings.api_host}:{port}/ws/warnings)")
+            echo(f"geowarn is running: {url}  (API docs: {url}/docs)")
+            echo(f"signed in as the national officer {DEMO_USER!r}"
+                 + (f" (password {DEMO_PASSWORD!r})" if settings.environment == "development" else "")
+                 + f"; API token in {settings.data_dir / 'demo-token'}:")
+            echo(f"  curl -H 'Authorization: Bearer {token}' {url}/warnings")
+            echo(f"  live events: ws://{settings.api_host}:{port}/ws/warnings?access_token={token}")
         else:
             echo(f"the API did not answer within 60 s; see {settings.data_dir / 'logs' / 'api.log'}")
         echo(f"logs in {settings.data_dir / 'logs'}; Ctrl-C stops everything")

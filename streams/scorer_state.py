@@ -1,218 +1,132 @@
-"""The scorer's explicit state: point and series slots, and per-series windows.
+"""The scorer's explicit per-series state: rings of sums, quality counters, last verdicts.
 
-A series is one sensor's readings of one kind at one point: the key
-``(point id, sensor id, kind)``. Series get a stable slot on first sight;
-the state keeps every series' window as a ring of time bins holding the
-sums of a least-squares fit (see ``SeriesState``), in preallocated numpy
-arrays (rows indexed by slot) that grow geometrically.
+Every array has one row per series slot (``streams.scorer_index``) and grows
+geometrically. What a row keeps, all of it in event time:
 
-Insertion is vectorised over a whole batch, with many samples per series
-and in any order: samples go to the bin of their event time (never their
-arrival time), so a late reading lands where it belongs and a batch split
-differently gives the same sums. A duplicate (same series and event time
-within a batch, or a repeat of the series' newest sample) counts once.
+- the window: a ring of ``depth`` time bins of width ``bin_ns`` (aligned on
+  the Unix epoch), each holding the count and the power sums of its samples
+  stacked in one array (``warning_models.site_batch.STACK_FIELDS``: n, Σt..Σt⁴,
+  Σy, Σty, Σt²y, Σy², t in days from the bin's start) and their oldest and
+  newest time. A least-squares
+  polynomial over any set of bins follows from these sums, so every reading
+  in the window counts, however many a sensor sends;
+- the forecast ring: ``cells`` coarse cells of width ``cell_ns`` holding
+  count, Σ(t - cell start) and Σy, whose centroids feed the inverse-velocity
+  forecast (``warning_models.site_forecast``);
+- the baseline of the uniform-creep velocity v̄: linear sums over the
+  configured baseline window or the series' first ``baseline_days``;
+- quality: the recent event times (re-sent readings are dropped), the
+  robust residual scale and the readings held back as possible spikes, the
+  length of the current run of unchanged values, the newest reading seen
+  (spikes included) and the learned reporting interval;
+- the fit at the last evaluation (to predict the next reading) and the
+  last verdict of every indicator (for evidence and fusion).
 
-The state of chosen partitions (series whose readings came from them) can be
-exported as plain arrays and restored, for checkpoints.
+Values are kept relative to the series' first value (``y_ref``), so sums
+stay small. Samples go to the bin and cell of their event time, never their
+arrival time, so a late reading lands where it belongs and a batch split
+differently gives the same sums. The state of chosen partitions can be
+exported as plain arrays and restored (checkpoints).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Collection, Mapping
 from typing import ClassVar
 
 import numpy as np
 
-from streams.units import SensorKind
-from warning_models.velocity import Moments, SeriesWindow
+from streams.scorer_index import (  # re-exported: the codec and other workers import them here
+    KIND_CODE,
+    KINDS,
+    PointProfile,
+    SeriesIndex,
+    SeriesKey,
+    valid_identifier,
+)
+from warning_models.site_batch import STACK_FIELDS, PowerSums, sample_powers, stacked_sums
 
 log = logging.getLogger(__name__)
 
-KINDS: tuple[str, ...] = tuple(kind.value for kind in SensorKind)
-"""Kind codes: ``KINDS[code]`` is the kind's name."""
-KIND_CODE: dict[str, int] = {name: code for code, name in enumerate(KINDS)}
+__all__ = ["DAY_NS", "EMPTY", "KINDS", "KIND_CODE", "NO_LEVEL", "PointProfile", "SeriesIndex",
+           "SeriesKey", "SeriesState", "valid_identifier"]
 
 EMPTY = np.iinfo(np.int64).min
 """Bin number or event time of nothing."""
 DAY_NS = 86_400e9
-
 NO_LEVEL = -1
 
-_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
-
-
-def valid_identifier(value: object) -> bool:
-    """The identifier rule of ``streams.schemas.Identifier`` (1-64 of ``A-Za-z0-9_.:-``)."""
-    return type(value) is str and _ID.fullmatch(value) is not None
-
-
-class _Growable:
-    """A 1-D numpy array that grows geometrically (amortised O(1) appends)."""
-
-    def __init__(self, dtype: type | np.dtype, fill: int = 0, capacity: int = 1024) -> None:
-        self.data = np.full(capacity, fill, dtype=dtype)
-        self.fill = fill
-        self.size = 0
-
-    def append(self, value: int) -> None:
-        if self.size == len(self.data):
-            grown = np.full(max(16, 2 * len(self.data)), self.fill, dtype=self.data.dtype)
-            grown[: self.size] = self.data[: self.size]
-            self.data = grown
-        self.data[self.size] = value
-        self.size += 1
-
-    def view(self) -> np.ndarray:
-        return self.data[: self.size]
-
-
-SeriesKey = tuple[str, str, str]
-"""(point id, sensor id, kind) identifies one time series."""
-
-
-class SeriesIndex:
-    """Stable indices for points and slots for series, registered on first sight.
-
-    Point indices and series slots never change for the life of the index, so
-    state arrays can be indexed by them. ``point_known`` says whether a point
-    is in the registry now (a point that leaves it keeps its index).
-    """
-
-    def __init__(self) -> None:
-        self.point_ids: list[str] = []
-        self.hazard_types: list[str] = []
-        self._point_index: dict[str, int] = {}
-        self._point_known = _Growable(np.bool_, False)
-        self.slot_of: dict[SeriesKey, int] = {}
-        self.keys: list[SeriesKey] = []
-        self._series_point = _Growable(np.int32, -1)
-        self._series_kind = _Growable(np.int8, -1)
-
-    def point_index(self, point_id: str) -> int:
-        """The point's stable index, registered (as not known) if new."""
-        index = self._point_index.get(point_id)
-        if index is None:
-            index = len(self.point_ids)
-            self._point_index[point_id] = index
-            self.point_ids.append(point_id)
-            self.hazard_types.append("")
-            self._point_known.append(False)
-        return index
-
-    def set_known_points(self, known_points: Mapping[str, str]) -> int:
-        """Mark exactly these points (id -> hazard type) as known; return how many."""
-        self._point_known.data[:] = False
-        count = 0
-        for point_id, hazard in known_points.items():
-            if not valid_identifier(point_id):
-                log.warning("ignoring registry point with an invalid id %r", point_id)
-                continue
-            index = self.point_index(point_id)
-            self.hazard_types[index] = str(hazard)
-            self._point_known.data[index] = True
-            count += 1
-        return count
-
-    def is_known(self, point_id: str) -> bool:
-        index = self._point_index.get(point_id)
-        return index is not None and bool(self._point_known.data[index])
-
-    @property
-    def point_known(self) -> np.ndarray:
-        return self._point_known.view()
-
-    @property
-    def n_points(self) -> int:
-        return len(self.point_ids)
-
-    @property
-    def n_series(self) -> int:
-        return len(self.keys)
-
-    @property
-    def series_point(self) -> np.ndarray:
-        return self._series_point.view()
-
-    @property
-    def series_kind(self) -> np.ndarray:
-        return self._series_kind.view()
-
-    def register(self, key: SeriesKey) -> int:
-        """Slot of a series key, registered if new. The key must be valid (``check_key``)."""
-        slot = self.slot_of.get(key)
-        if slot is None:
-            slot = len(self.keys)
-            self.slot_of[key] = slot
-            self.keys.append(key)
-            self._series_point.append(self.point_index(key[0]))
-            self._series_kind.append(KIND_CODE[key[2]])
-        return slot
-
-    def check_key(self, key: object) -> bool:
-        """A well-formed key of a known point: (point id, sensor id, kind), valid ids and kind."""
-        if type(key) is not tuple or len(key) != 3:
-            return False
-        point_id, sensor_id, kind = key
-        return (type(kind) is str and kind in KIND_CODE and valid_identifier(sensor_id)
-                and type(point_id) is str and self.is_known(point_id))
+_F8, _I8, _I4, _I1, _B = np.float64, np.int64, np.int32, np.int8, np.bool_
+_NAN = float("nan")
 
 
 class SeriesState:
-    """Per-series time bins of the window, and each series' last verdict.
+    """Per-series arrays; see the module docstring. Shapes: (rows,) or (rows, width)."""
 
-    A series' window is kept as a ring of ``depth`` time bins of width
-    ``window_hours / (depth - 1)``, aligned on the Unix epoch (so the same
-    readings give the same bins whatever the batching). Each bin holds the
-    count and the sums a least-squares fit needs (``warning_models.velocity.
-    Moments``: Σt, Σv, Σt², Σtv, oldest and newest time), so every reading in
-    the window counts, however many a sensor sends: a sensor reporting every
-    minute has 1,440 readings in a one-day window, all of them in the fit.
-    The window is the newest sample's bin and the ``depth - 1`` bins before
-    it: it spans between ``window_hours`` and one bin more.
+    # name: (dtype, width key or None, fill)
+    _LAYOUT: ClassVar[dict[str, tuple[type, str | None, float | int]]] = {
+        # window bins
+        "bin": (_I8, "depth", EMPTY), "sums": (_F8, "stack", 0.0),
+        "tmin": (_F8, "depth", 0.0), "tmax": (_F8, "depth", 0.0),
+        # forecast cells
+        "cbin": (_I8, "cells", EMPTY), "cn": (_F8, "cells", 0.0), "ct": (_F8, "cells", 0.0),
+        "cy": (_F8, "cells", 0.0),
+        # baseline sums (t in days from b_start)
+        "b_n": (_F8, None, 0.0), "b_t1": (_F8, None, 0.0), "b_t2": (_F8, None, 0.0),
+        "b_y0": (_F8, None, 0.0), "b_y1": (_F8, None, 0.0), "b_yy": (_F8, None, 0.0),
+        "b_tmin": (_F8, None, np.inf), "b_tmax": (_F8, None, -np.inf),
+        "b_start": (_I8, None, EMPTY), "b_end": (_I8, None, EMPTY),
+        # samples
+        "newest": (_I8, None, EMPTY), "seen": (_I8, None, EMPTY), "origin": (_I8, None, EMPTY),
+        "seg_start": (_I8, None, EMPTY), "y_ref": (_F8, None, _NAN),
+        "last_value": (_F8, None, _NAN), "previous_value": (_F8, None, _NAN),
+        "partition": (_I4, None, -1), "recent": (_I8, "recent", EMPTY), "recent_n": (_I8, None, 0),
+        # quality
+        "spike_scale": (_F8, None, _NAN), "pend_t": (_I8, "pending", EMPTY),
+        "pend_y": (_F8, "pending", 0.0), "pend_n": (_I1, None, 0), "pend_sign": (_I1, None, 0),
+        "spikes": (_I4, None, 0), "stuck_run": (_I4, None, 0), "stuck_start": (_I8, None, EMPTY),
+        "stuck": (_B, None, False), "offline": (_B, None, False), "interval_ns": (_F8, None, _NAN),
+        # the fit at the last evaluation (y relative to y_ref, t in days from fit_t)
+        "fit_t": (_I8, None, EMPTY), "fit_level": (_F8, None, 0.0), "fit_c1": (_F8, None, 0.0),
+        "fit_c2": (_F8, None, 0.0), "fit_ok": (_B, None, False), "fit_n": (_I4, None, 0),
+        # last verdicts
+        "eval_ns": (_I8, None, EMPTY), "velocity": (_F8, None, 0.0),
+        "velocity_se": (_F8, None, 0.0), "acceleration": (_F8, None, 0.0),
+        "rate_ok": (_B, None, False), "samples": (_I4, None, 0), "v_bar": (_F8, None, 0.0),
+        "v_bar_source": (_I1, None, 0), "v_bar_n": (_I4, None, 0), "alpha": (_F8, None, 0.0),
+        "alpha_low": (_F8, None, 0.0), "alpha_high": (_F8, None, 0.0), "abs_value": (_F8, None, 0.0),
+        "abs_judged": (_F8, None, 0.0), "lvl_abs": (_I1, None, NO_LEVEL),
+        "lvl_tan": (_I1, None, NO_LEVEL), "lvl_iv": (_I1, None, NO_LEVEL),
+        "level": (_I1, None, NO_LEVEL), "iv_gated": (_B, None, False),
+        "iv_hours": (_F8, None, 0.0), "iv_tf": (_F8, None, 0.0), "iv_lo": (_F8, None, 0.0),
+        "iv_hi": (_F8, None, 0.0), "iv_n": (_I4, None, 0), "iv_r2": (_F8, None, 0.0),
+        "iv_sma": (_F8, None, 0.0),
+    }
 
-    Arrays (rows indexed by series slot, cells by bin modulo depth):
-        bin: bin number (``EMPTY`` if unused); n, st, sv, stt, stv, tmin, tmax:
-        the bin's count and sums (times in days from the bin's start);
-        newest: newest event time (ns, ``EMPTY`` if none); last_value,
-        previous_value: the newest sample and the one before it; partition:
-        source partition of the latest sample; level, indicator, samples: the
-        model's last verdict.
-    """
-
-    def __init__(self, depth: int = 32, window_hours: float = 24.0, capacity: int = 1024) -> None:
-        if depth < 3:
-            raise ValueError("depth must be at least 3 bins")
-        self.depth = depth
+    def __init__(self, *, depth: int = 32, window_hours: float = 24.0, cells: int = 64,
+                 cell_hours: float = 2.0, recent: int = 8, pending: int = 2,
+                 capacity: int = 1024) -> None:
+        if depth < 4:
+            raise ValueError("depth must be at least 4 bins")
+        self.widths = {"depth": depth, "cells": cells, "recent": recent, "pending": pending,
+                       "stack": (depth, len(STACK_FIELDS))}
+        self.depth, self.cells = depth, cells
         self.window_hours = window_hours
         self.bin_ns = round(window_hours * 3600e9 / (depth - 1))
+        self.cell_ns = round(cell_hours * 3600e9)
         self.capacity = 0
-        for name, fill in self._FILL.items():
-            dtype, per_cell = self._LAYOUT[name]
-            setattr(self, name, np.full((0, depth) if per_cell else 0, fill, dtype=dtype))
+        for name, (dtype, width, fill) in self._LAYOUT.items():
+            shape = (0, *np.atleast_1d(self.widths[width])) if width else (0,)
+            setattr(self, name, np.full(shape, fill, dtype=dtype))
         self.ensure(capacity)
-
-    _LAYOUT: ClassVar[dict[str, tuple[type, bool]]] = {
-        "bin": (np.int64, True), "n": (np.int32, True), "st": (np.float64, True),
-        "sv": (np.float64, True), "stt": (np.float64, True), "stv": (np.float64, True),
-        "tmin": (np.float64, True), "tmax": (np.float64, True),
-        "newest": (np.int64, False), "last_value": (np.float64, False),
-        "previous_value": (np.float64, False), "partition": (np.int32, False),
-        "level": (np.int8, False), "indicator": (np.float64, False), "samples": (np.int32, False),
-    }
-    _FILL: ClassVar[dict[str, float | int]] = {
-        "bin": EMPTY, "n": 0, "st": 0.0, "sv": 0.0, "stt": 0.0, "stv": 0.0, "tmin": 0.0,
-        "tmax": 0.0, "newest": EMPTY, "last_value": np.nan, "previous_value": np.nan,
-        "partition": -1, "level": NO_LEVEL, "indicator": np.nan, "samples": 0,
-    }
 
     def ensure(self, n_series: int) -> None:
         """Make room for ``n_series`` rows (capacity doubles)."""
         if n_series <= self.capacity:
             return
         capacity = max(n_series, 2 * self.capacity, 1024)
-        for name, fill in self._FILL.items():
+        for name, (_, _, fill) in self._LAYOUT.items():
             old = getattr(self, name)
             new = np.full((capacity, *old.shape[1:]), fill, dtype=old.dtype)
             new[: len(old)] = old
@@ -220,121 +134,120 @@ class SeriesState:
         self.capacity = capacity
 
     def reset(self, slots: np.ndarray) -> None:
-        """Forget the samples and verdicts of these series."""
-        for name, fill in self._FILL.items():
+        """Forget everything about these series."""
+        for name, (_, _, fill) in self._LAYOUT.items():
             getattr(self, name)[slots] = fill
 
-    # -- insertion ----------------------------------------------------------------------------
+    # -- accumulation -------------------------------------------------------------------------
 
-    def insert(self, series: np.ndarray, t: np.ndarray, v: np.ndarray,
-               partition: np.ndarray) -> np.ndarray:
-        """Add samples (any order; duplicates count once); return the touched slots (sorted).
+    def accumulate(self, s: np.ndarray, t: np.ndarray, v: np.ndarray) -> None:
+        """Add accepted samples (any number per series, any order) to bins, cells and baseline.
 
-        A duplicate is a second sample of a series with the same event time
-        within the batch (the last one to arrive counts) or a repeat of the
-        series' newest sample. A sample older than the series' oldest bin is
-        ignored.
+        ``s`` slots, ``t`` event times (ns), ``v`` values (canonical unit). The
+        caller has dropped duplicates and spikes; ``y_ref``, ``b_start`` and
+        ``b_end`` must be set for these series.
         """
-        series = np.asarray(series, dtype=np.int64)
-        if series.size == 0:
-            return series
-        self.ensure(int(series.max()) + 1)
-        order = np.lexsort((t, series))  # stable: equal (series, t) stay in arrival order
-        s, t, v, p = series[order], t[order], v[order], partition[order]
-        keep = np.ones(s.size, dtype=bool)  # last arrival of every (series, time) ...
-        keep[:-1] = (s[1:] != s[:-1]) | (t[1:] != t[:-1])
-        keep &= t != self.newest[s]          # ... that does not repeat the newest sample held
-        if not keep.all():
-            s, t, v, p = s[keep], t[keep], v[keep], p[keep]
         if s.size == 0:
-            return s
-        ends = np.r_[np.flatnonzero(s[1:] != s[:-1]), s.size - 1]
-        slots = s[ends]
-        self._last_two(s, t, v, ends)
-        self.newest[slots] = np.maximum(self.newest[slots], t[ends])
-        self.partition[slots] = p[ends]
-        self._add_to_bins(s, t, v)
-        return slots
-
-    def _last_two(self, s: np.ndarray, t: np.ndarray, v: np.ndarray, ends: np.ndarray) -> None:
-        """Update the newest and previous values with the samples newer than what is held."""
-        fresh = t > self.newest[s]
-        if not fresh.any():
             return
-        s, v = s[fresh], v[fresh]
-        last = np.r_[np.flatnonzero(s[1:] != s[:-1]), s.size - 1]
-        slots = s[last]
-        has_two = np.r_[False, s[1:] == s[:-1]][last]  # another fresh sample right before it
-        previous = np.where(has_two, v[np.maximum(last - 1, 0)], self.last_value[slots])
-        self.previous_value[slots] = previous
-        self.last_value[slots] = v[last]
+        order = np.lexsort((t, s))
+        s, t, v = s[order], t[order], v[order]
+        y = v - self.y_ref[s]
+        self._add_ring(s, t, y, self.bin_ns, self.depth, "bin", bins=True)
+        self._add_ring(s, t, y, self.cell_ns, self.cells, "cbin", bins=False)
+        inside = (t >= self.b_start[s]) & (t <= self.b_end[s])
+        if inside.any():
+            bs, bt, by = s[inside], t[inside], y[inside]
+            rel = (bt - self.b_start[bs]) / DAY_NS
+            for name, values in (("b_n", np.ones_like(rel)), ("b_t1", rel), ("b_t2", rel * rel),
+                                 ("b_y0", by), ("b_y1", rel * by), ("b_yy", by * by)):
+                np.add.at(getattr(self, name), bs, values)
+            np.minimum.at(self.b_tmin, bs, rel)
+            np.maximum.at(self.b_tmax, bs, rel)
 
-    def _add_to_bins(self, s: np.ndarray, t: np.ndarray, v: np.ndarray) -> None:
-        k, width = self.depth, self.bin_ns
-        b = t // width
-        rel = (t - b * width) / DAY_NS
-        starts = np.flatnonzero(np.r_[True, (s[1:] != s[:-1]) | (b[1:] != b[:-1])])
+    def _add_ring(self, s: np.ndarray, t: np.ndarray, y: np.ndarray, width_ns: int, size: int,
+                  key: str, *, bins: bool) -> None:
+        """Add samples sorted by (series, time) to a ring of time cells of ``width_ns``:
+        the window bins (stacked power sums, oldest and newest time) or the forecast
+        cells (count, Σt, Σy)."""
+        b = t // width_ns
+        rel = (t - b * width_ns) / DAY_NS
+        starts = np.flatnonzero(np.concatenate([[True], (s[1:] != s[:-1]) | (b[1:] != b[:-1])]))
         g_s, g_b = s[starts], b[starts]
-        g_n = np.diff(np.r_[starts, s.size])
-        sums = {"st": np.add.reduceat(rel, starts), "sv": np.add.reduceat(v, starts),
-                "stt": np.add.reduceat(rel * rel, starts), "stv": np.add.reduceat(rel * v, starts)}
-        g_min = np.minimum.reduceat(rel, starts)
-        g_max = np.maximum.reduceat(rel, starts)
-        cell = g_b % k
-        # Bins of one series that share a cell (a batch longer than the ring): the newest wins.
+        g_n = np.diff(np.append(starts, s.size))
+        if bins:
+            parts = sample_powers(rel, y)
+            stack = np.empty((starts.size, len(STACK_FIELDS)))
+            stack[:, 0] = g_n
+            for j, name in enumerate(STACK_FIELDS[1:], start=1):
+                stack[:, j] = np.add.reduceat(parts[name], starts)
+            extremes = (np.minimum.reduceat(rel, starts), np.maximum.reduceat(rel, starts))
+        else:
+            stack = np.stack([g_n, np.add.reduceat(rel, starts), np.add.reduceat(y, starts)], 1)
+        cell = g_b % size
+        # groups of one series that share a cell (more than the ring in one go): newest wins
         order = np.lexsort((g_b, cell, g_s))
-        unique = np.ones(order.size, dtype=bool)
-        unique[:-1] = (g_s[order][1:] != g_s[order][:-1]) | (cell[order][1:] != cell[order][:-1])
-        pick = order[unique]
-        g_s, g_b, cell, g_n, g_min, g_max = g_s[pick], g_b[pick], cell[pick], g_n[pick], \
-            g_min[pick], g_max[pick]
-        sums = {name: values[pick] for name, values in sums.items()}
-        stored = self.bin[g_s, cell]
+        last = np.ones(order.size, dtype=bool)
+        last[:-1] = (g_s[order][1:] != g_s[order][:-1]) | (cell[order][1:] != cell[order][:-1])
+        pick = order[last]
+        g_s, g_b, cell, stack = g_s[pick], g_b[pick], cell[pick], stack[pick]
+        ring = getattr(self, key)
+        stored = ring[g_s, cell]
+        fresh = stored < g_b            # an empty cell, or one holding an older bin: start over
         same = stored == g_b
-        start_new = stored < g_b  # an empty cell, or one holding a bin now out of the ring
-        if start_new.any():
-            rs, rc = g_s[start_new], cell[start_new]
-            self.bin[rs, rc] = g_b[start_new]
-            self.n[rs, rc] = g_n[start_new]
-            for name, values in sums.items():
-                getattr(self, name)[rs, rc] = values[start_new]
-            self.tmin[rs, rc] = g_min[start_new]
-            self.tmax[rs, rc] = g_max[start_new]
-        if same.any():
+        ring[g_s[fresh], cell[fresh]] = g_b[fresh]
+        if bins:
+            low, high = extremes[0][pick], extremes[1][pick]
+            self.sums[g_s[fresh], cell[fresh]] = stack[fresh]
+            self.tmin[g_s[fresh], cell[fresh]] = low[fresh]
+            self.tmax[g_s[fresh], cell[fresh]] = high[fresh]
             rs, rc = g_s[same], cell[same]
-            self.n[rs, rc] += g_n[same]
-            for name, values in sums.items():
-                getattr(self, name)[rs, rc] += values[same]
-            self.tmin[rs, rc] = np.minimum(self.tmin[rs, rc], g_min[same])
-            self.tmax[rs, rc] = np.maximum(self.tmax[rs, rc], g_max[same])
+            self.sums[rs, rc] += stack[same]
+            self.tmin[rs, rc] = np.minimum(self.tmin[rs, rc], low[same])
+            self.tmax[rs, rc] = np.maximum(self.tmax[rs, rc], high[same])
+            return
+        for j, name in enumerate(("cn", "ct", "cy")):
+            target = getattr(self, name)
+            target[g_s[fresh], cell[fresh]] = stack[fresh, j]
+            target[g_s[same], cell[same]] += stack[same, j]
 
-    # -- windows for the models ---------------------------------------------------------------
+    # -- what the models read -----------------------------------------------------------------
 
-    def window(self, slots: np.ndarray) -> SeriesWindow:
-        """The window of each of these series, as the models take it."""
-        bins = self.bin[slots]
+    def window_sums(self, slots: np.ndarray, window_days: np.ndarray) -> PowerSums:
+        """Power sums of each series' window, times in days relative to its newest sample.
+
+        The window holds the bins whose middle lies within ``window_days`` of the
+        newest sample (so on average it spans exactly the window) and that do not
+        precede the current segment (no fit spans a gap).
+        """
+        width = self.bin_ns
         newest = self.newest[slots]
-        newest_bin = newest // self.bin_ns
-        # Bins of the window: the newest one and the depth - 1 before it (EMPTY is never).
-        live = (bins > (newest_bin - self.depth)[:, None]) & (bins <= newest_bin[:, None])
-        weight = live.astype(np.float64)
-        # Offset of each bin's start from the series' newest sample, days (<= 0).
-        width_days = self.bin_ns / DAY_NS
-        c = np.where(live, bins - newest_bin[:, None], 0) * width_days
-        c += ((newest_bin * self.bin_ns - newest) / DAY_NS)[:, None]
-        n = self.n[slots] * weight
-        st = self.st[slots] * weight
-        sv = self.sv[slots] * weight
-        nc = n * c
-        moments = Moments(
-            n=n.sum(axis=1).astype(np.int64), st=st.sum(axis=1) + nc.sum(axis=1),
-            sv=sv.sum(axis=1),
-            stt=(self.stt[slots] * weight).sum(axis=1) + 2 * (c * st).sum(axis=1)
-            + (nc * c).sum(axis=1),
-            stv=(self.stv[slots] * weight).sum(axis=1) + (c * sv).sum(axis=1),
-            t_min=np.where(live, self.tmin[slots] + c, np.inf).min(axis=1),
-            t_max=np.where(live, self.tmax[slots] + c, -np.inf).max(axis=1))
-        return SeriesWindow(moments, self.last_value[slots], self.previous_value[slots])
+        bins = self.bin[slots]
+        newest_bin = newest // width
+        window_ns = np.round(np.asarray(window_days) * DAY_NS).astype(np.int64)
+        first = (2 * (newest - window_ns) + width - 1) // (2 * width)
+        first = np.maximum(first, self.seg_start[slots] // width)
+        first = np.maximum(first, newest_bin - self.depth + 1)
+        use = (bins >= first[:, None]) & (bins <= newest_bin[:, None]) & (newest != EMPTY)[:, None]
+        offset = (np.where(use, bins, 0) * width - newest[:, None]) / DAY_NS
+        return stacked_sums(self.sums[slots], offset, use, self.tmin[slots], self.tmax[slots])
+
+    def baseline_sums(self, slots: np.ndarray) -> PowerSums:
+        """Linear sums of the baseline window (t in days from its start)."""
+        zero = np.zeros(slots.size)
+        return PowerSums(n=self.b_n[slots], t1=self.b_t1[slots], t2=self.b_t2[slots], t3=zero,
+                         t4=zero, y0=self.b_y0[slots], y1=self.b_y1[slots], y2=zero,
+                         yy=self.b_yy[slots], t_min=self.b_tmin[slots], t_max=self.b_tmax[slots])
+
+    def forecast_cells(self, slots: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(start days relative to the newest sample, count, Σ(t - start) days, Σy, usable)."""
+        width = self.cell_ns
+        newest = self.newest[slots]
+        cbin = self.cbin[slots]
+        newest_cell = newest // width
+        first = np.maximum(newest_cell - self.cells + 1, self.seg_start[slots] // width)
+        use = (cbin >= first[:, None]) & (cbin <= newest_cell[:, None]) & (newest != EMPTY)[:, None]
+        start = (np.where(use, cbin, 0) * width - newest[:, None]) / DAY_NS
+        return start, self.cn[slots], self.ct[slots], self.cy[slots], use
 
     # -- checkpoints --------------------------------------------------------------------------
 
@@ -346,20 +259,25 @@ class SeriesState:
             "sensor_id": np.asarray([k[1] for k in keys], dtype=str),
             "kind": np.asarray([k[2] for k in keys], dtype=str),
             "bin_ns": np.asarray([self.bin_ns], dtype=np.int64),
-            **{name: getattr(self, name)[slots] for name in self._FILL},
+            "cell_ns": np.asarray([self.cell_ns], dtype=np.int64),
+            **{name: getattr(self, name)[slots] for name in self._LAYOUT},
         }
 
     def load(self, arrays: Mapping[str, np.ndarray], index: SeriesIndex) -> np.ndarray:
         """Restore series exported by ``export``; return their slots."""
         n = len(arrays["point_id"])
-        if n and (arrays["bin"].shape[1] != self.depth
-                  or int(arrays["bin_ns"][0]) != self.bin_ns):
-            raise ValueError("the checkpoint was written with another window or depth")
+        if n and (arrays["bin"].shape[1] != self.depth or arrays["cbin"].shape[1] != self.cells
+                  or int(arrays["bin_ns"][0]) != self.bin_ns
+                  or int(arrays["cell_ns"][0]) != self.cell_ns):
+            raise ValueError("the checkpoint was written with another window, depth or ring")
+        missing = [name for name in self._LAYOUT if name not in arrays]
+        if n and missing:
+            raise ValueError(f"the checkpoint lacks {', '.join(missing[:5])}: another format")
         slots = np.fromiter((index.register((str(p), str(s), str(k))) for p, s, k in
                              zip(arrays["point_id"], arrays["sensor_id"], arrays["kind"])),
                             dtype=np.int64, count=n)
         self.ensure(index.n_series)
-        for name in self._FILL:
+        for name in self._LAYOUT:
             getattr(self, name)[slots] = arrays[name]
         return slots
 

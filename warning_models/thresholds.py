@@ -1,4 +1,7 @@
-"""Per-sensor-kind thresholds of the first deformation model ("velocity over a window").
+"""Per-sensor-kind (and per-hazard-type) absolute thresholds of the deformation models.
+
+The "velocity over a window" model (``warning_models.velocity``) and the
+scorer's site model (``warning_models.site_batch``) judge against them.
 
 Every threshold is the lower bound of a level: a rate at or above ``blue``
 (and below ``yellow``) is blue, and so on; below ``blue`` is "none". Bounds
@@ -14,6 +17,12 @@ Indicators and units (canonical units of ``streams.units``):
 | pore_pressure                         | rise over window    | kPa         |
 | mud_level                             | level above bed     | mm          |
 | rain_gauge, soil_moisture             | no level yet (rainfall models come later) | |
+
+Each kind's bounds may differ per hazard type (``hazard_types``): a crack
+meter on a collapse-prone cliff or a mud-level gauge in a debris-flow
+channel is judged against its own table, e.g.
+``{"hazard_types": {"debris_flow": {"mud_level": {...}}}}``; kinds an
+override leaves out keep the national default.
 
 Where the defaults come from. They are round numbers for a national default
 and **must be replaced by regional calibration** (each province fits its own
@@ -92,6 +101,28 @@ def _mm_per_day(blue: float, yellow: float, orange: float, red: float) -> LevelT
     return LevelThresholds(blue=blue, yellow=yellow, orange=orange, red=red)
 
 
+KIND_NAMES = ("gnss", "crack", "inclinometer", "extensometer", "tilt", "pore_pressure",
+              "mud_level")
+"""Sensor kinds that have absolute thresholds."""
+
+
+class KindOverrides(BaseModel):
+    """Bounds of some kinds at one hazard type, e.g. mud level at debris-flow points.
+
+    Kinds left out keep the national default of the kind.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    gnss: LevelThresholds | None = None
+    crack: LevelThresholds | None = None
+    inclinometer: LevelThresholds | None = None
+    extensometer: LevelThresholds | None = None
+    tilt: LevelThresholds | None = None
+    pore_pressure: LevelThresholds | None = None
+    mud_level: LevelThresholds | None = None
+
+
 class VelocityThresholds(BaseModel):
     """Thresholds of every sensor kind that the velocity model scores.
 
@@ -112,9 +143,26 @@ class VelocityThresholds(BaseModel):
     mud_level: LevelThresholds = LevelThresholds(blue=500.0, yellow=1000.0, orange=2000.0,
                                                  red=3000.0)
 
-    def for_kind(self, kind: str) -> LevelThresholds | None:
-        """The thresholds of a sensor kind, None for kinds that give no level yet."""
-        return getattr(self, str(kind), None) if str(kind) in type(self).model_fields else None
+    hazard_types: dict[str, KindOverrides] = Field(
+        default_factory=dict,
+        description="per hazard type (landslide, debris_flow, ...): kinds whose bounds differ")
+
+    def for_kind(self, kind: str, hazard_type: str | None = None) -> LevelThresholds | None:
+        """The thresholds of a sensor kind (at a hazard type), None for kinds without a level.
+
+        A hazard type's override of the kind wins over the kind's national default.
+        """
+        kind = str(kind)
+        if kind not in KIND_NAMES:
+            return None
+        override = self.hazard_types.get(str(hazard_type)) if hazard_type is not None else None
+        chosen = getattr(override, kind, None) if override is not None else None
+        return chosen if chosen is not None else getattr(self, kind)
+
+    def digest_payload(self) -> dict[str, Any]:
+        """What identifies these thresholds (no empty override table, so that adding the
+        hazard-type field did not change the version of an unchanged configuration)."""
+        return self.model_dump(exclude={"hazard_types"} if not self.hazard_types else set())
 
 
 class VelocityParameters(BaseModel):
@@ -139,7 +187,8 @@ def thresholds_from_mapping(data: Mapping[str, Any] | None) -> VelocityThreshold
 
     The mapping sends sensor kinds to their four bounds; kinds it omits keep
     their defaults, e.g. ``{"gnss": {"blue": 3, "yellow": 8, "orange": 25,
-    "red": 60}}`` (optionally nested under a top-level ``thresholds`` key).
+    "red": 60}}`` (optionally nested under a top-level ``thresholds`` key),
+    plus optional per-hazard-type overrides under ``hazard_types``.
     Raises pydantic.ValidationError for unknown kinds, missing or
     non-positive bounds or bounds that do not increase, TypeError when
     ``data`` is not a mapping.

@@ -17,9 +17,14 @@ or whose samples span less than ``min_span_fraction`` of the window, is
 Every model has the same contract (``DeformationModel``): it declares the
 sensor kinds it scores (``KINDS``), takes one kind's rows at a time and
 returns levels (``warning_models.levels.Level`` values, ``NO_LEVEL`` when it
-cannot tell) plus the numbers for the evidence. Later models (improved
-tangent angle, inverse velocity after Fukuzono 1985 / Voight 1988) plug in
-behind the same contract.
+cannot tell) plus the numbers for the evidence.
+
+The scorer now runs the site model (``warning_models.site_batch``,
+``site_forecast``, ``site_fusion``): the same per-kind thresholds
+(``warning_models.thresholds``, now also per hazard type) judged on
+confidence bounds of the velocity, beside the improved tangent angle and
+the inverse-velocity forecast (Fukuzono 1985 / Voight 1988). This module
+stays the plain "velocity over a window" model and the helpers it shares.
 
 References:
     Xu, Q., Zeng, Y., Qian, J., Wang, C., He, C. (2009). Study on a improved
@@ -281,7 +286,8 @@ class VelocityModel:
         self.thresholds = thresholds or VelocityThresholds()
         self.parameters = parameters or VelocityParameters()
         digest = hashlib.sha256(json.dumps(
-            {"thresholds": self.thresholds.model_dump(), "parameters": self.parameters.model_dump()},
+            {"thresholds": self.thresholds.digest_payload(),
+             "parameters": self.parameters.model_dump()},
             sort_keys=True).encode()).hexdigest()[:10]
         self.version = f"1+{digest}"
 

@@ -108,7 +108,7 @@ def test_a_reading_from_confluent_kafka_is_scored_like_one_from_kafka_python(bro
     topics, worker, _ = running
     confluent = ConfluentProducer({"bootstrap.servers": broker.bootstrap})
     python = KafkaProducer(bootstrap_servers=broker.bootstrap)
-    for index, hours in enumerate(h * 0.5 for h in range(20)):
+    for hours in (h * 0.5 for h in range(40)):   # a velocity needs 12 h of data, red 6 h more
         value = accelerating(hours)
         confluent.produce(topics.readings, key=b"CONFLUENT", value=reading("CONFLUENT", hours, value))
         python.send(topics.readings, key=b"ACC", value=reading("ACC", hours, value))

@@ -45,9 +45,10 @@ class Settings(BaseSettings):
     scorer_group: str = Field("geowarn-scorer", description="consumer group of the scorer")
     ledger_group: str = Field("geowarn-ledger", description="consumer group of the ledger")
     scorer_window_hours: float = Field(24.0, gt=0, le=24 * 30,
-                                       description="velocity window of the first deformation model")
+                                       description="kinematics window of the site models (velocity, acceleration), hours")
     thresholds_file: Path | None = Field(
-        None, description="YAML/JSON file overriding the per-kind velocity thresholds")
+        None, description="YAML/JSON file: per-kind thresholds (per hazard type too), `site:` "
+                          "model parameters per hazard type/region/point, `scorer:` options")
     registry_refresh_seconds: float = Field(
         30.0, gt=0, description="how often workers reload the risk-point registry")
     history_group: str = Field("geowarn-history", description="consumer group of the history worker")

@@ -217,13 +217,25 @@ def list_warnings(session: Session, *, status: WarningStatus = "active",
     any time in that window: opened no later than ``until`` and not lifted
     before ``since``. ``scope`` (adcodes) keeps the warnings that concern them.
     """
-    statement = _warnings_at_points()
+    stored_status = {"active": ACTIVE, "history": LIFTED}.get(status)
+    statement = _filter_warnings(_warnings_at_points(), scope=scope, status=stored_status,
+                                 level=level, province=province, point_id=point_id,
+                                 since=since, until=until)
+    return _warning_page(session, statement, limit, offset)
+
+
+def _filter_warnings(statement: Select, *, scope: Collection[str] | None, status: str | None,
+                     level: Sequence[str] | None, province: str | None, point_id: str | None,
+                     since: datetime | None, until: datetime | None) -> Select:
+    """The warning filters shared by the REST and OGC queries.
+
+    ``since``/``until`` keep the warnings in force at any time in that window:
+    opened no later than ``until`` and not lifted before ``since``.
+    """
     if scope is not None:
         statement = statement.where(warning_scope_clause(scope))
-    if status == "active":
-        statement = statement.where(WarningRow.status == ACTIVE)
-    elif status == "history":
-        statement = statement.where(WarningRow.status == LIFTED)
+    if status is not None:
+        statement = statement.where(WarningRow.status == status)
     if level:
         statement = statement.where(WarningRow.level.in_(list(level)))
     if province is not None:
@@ -235,6 +247,11 @@ def list_warnings(session: Session, *, status: WarningStatus = "active",
             or_(WarningRow.lifted_at.is_(None), WarningRow.lifted_at >= since))
     if until is not None:
         statement = statement.where(WarningRow.opened_at <= until)
+    return statement
+
+
+def _warning_page(session: Session, statement: Select, limit: int,
+                  offset: int) -> tuple[list[WarningView], int]:
     rows, total = _page(session, statement, (WarningRow.opened_at.desc(), WarningRow.id),
                         limit, offset)
     return [WarningView(*row) for row in rows], total

@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from store.jurisdictions import (
@@ -32,8 +32,9 @@ from store.read import (
     TransitionView,
     WarningView,
     _bbox_clause,
+    _filter_warnings,
     _page,
-    _province_clause,
+    _warning_page,
     _warnings_at_points,
 )
 from store.tables import RiskPointRow, WarningRow, WarningTransitionRow
@@ -54,29 +55,13 @@ def query_warnings(session: Session, *, bbox: BBox | None = None,
     None), as ``store.read.list_warnings`` does; ``scope`` (adcodes) keeps
     the warnings that concern those provinces.
     """
-    statement = _warnings_at_points()
-    if scope is not None:
-        statement = statement.where(warning_scope_clause(scope))
+    statement = _filter_warnings(_warnings_at_points(), scope=scope, status=status, level=level,
+                                 province=province, point_id=point_id, since=since, until=until)
     if bbox is not None:
         statement = statement.where(_bbox_clause(bbox))
-    if status is not None:
-        statement = statement.where(WarningRow.status == status)
-    if level:
-        statement = statement.where(WarningRow.level.in_(list(level)))
     if hazard_type is not None:
         statement = statement.where(WarningRow.hazard_type == hazard_type)
-    if province is not None:
-        statement = statement.where(_province_clause(province, WarningRow.province))
-    if point_id is not None:
-        statement = statement.where(WarningRow.point_id == point_id)
-    if since is not None:
-        statement = statement.where(
-            or_(WarningRow.lifted_at.is_(None), WarningRow.lifted_at >= since))
-    if until is not None:
-        statement = statement.where(WarningRow.opened_at <= until)
-    rows, total = _page(session, statement, (WarningRow.opened_at.desc(), WarningRow.id),
-                        limit, offset)
-    return [WarningView(*row) for row in rows], total
+    return _warning_page(session, statement, limit, offset)
 
 
 def point_in_scope(session: Session, point_id: str, scope: Collection[str] | None) -> bool:

@@ -14,6 +14,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from streams.scorer_state import grow_columns
 from warning_models.site_fusion import NEVER, REMOVED, STATUS_CODE, PointFusion
 
 _FUSION = ("level", "clock", "red_since", "until", "since", "contrib", "candidate", "raw",
@@ -45,13 +46,7 @@ class PointState:
     def ensure(self, n_points: int) -> None:
         if n_points <= self.capacity:
             return
-        capacity = max(n_points, 2 * self.capacity, 1024)
-        for name, (_, _, fill) in self._LAYOUT.items():
-            old = getattr(self, name)
-            new = np.full((capacity, *old.shape[1:]), fill, dtype=old.dtype)
-            new[: len(old)] = old
-            setattr(self, name, new)
-        self.capacity = capacity
+        grow_columns(self, self._LAYOUT, max(n_points, 2 * self.capacity, 1024))
 
     def fusion(self, points: np.ndarray) -> PointFusion:
         """The fusion state of these points (copies)."""

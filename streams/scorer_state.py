@@ -125,13 +125,7 @@ class SeriesState:
         """Make room for ``n_series`` rows (capacity doubles)."""
         if n_series <= self.capacity:
             return
-        capacity = max(n_series, 2 * self.capacity, 1024)
-        for name, (_, _, fill) in self._LAYOUT.items():
-            old = getattr(self, name)
-            new = np.full((capacity, *old.shape[1:]), fill, dtype=old.dtype)
-            new[: len(old)] = old
-            setattr(self, name, new)
-        self.capacity = capacity
+        grow_columns(self, self._LAYOUT, max(n_series, 2 * self.capacity, 1024))
 
     def reset(self, slots: np.ndarray) -> None:
         """Forget everything about these series."""
@@ -283,3 +277,14 @@ class SeriesState:
 
     def slots_of_partitions(self, partitions: Collection[int], n_series: int) -> np.ndarray:
         return np.flatnonzero(np.isin(self.partition[:n_series], list(partitions)))
+
+
+def grow_columns(owner, layout, capacity: int) -> None:
+    """Reallocate each array named in ``layout`` (name -> (dtype, width, fill)) to
+    ``capacity`` rows, keeping the existing rows and filling the new ones."""
+    for name, (_, _, fill) in layout.items():
+        old = getattr(owner, name)
+        new = np.full((capacity, *old.shape[1:]), fill, dtype=old.dtype)
+        new[: len(old)] = old
+        setattr(owner, name, new)
+    owner.capacity = capacity

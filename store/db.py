@@ -7,6 +7,8 @@ CLI) gets the same SQLite pragmas and the same PostgreSQL driver.
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -70,11 +72,31 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
         # busy_timeout first: switching to WAL needs a lock that a concurrent
         # first connection may hold, and without a timeout it fails at once.
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; safe with WAL
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
+
+
+def _switch_to_wal(cursor) -> None:
+    """Put the database in WAL mode, waiting out writers that hold a lock.
+
+    Switching a fresh (rollback-journal) database to WAL needs an exclusive
+    lock, and SQLite answers 'database is locked' at once instead of calling
+    the busy handler when another connection holds one (several processes
+    opening a new database together). Once one of them has switched, the
+    mode is persistent and the others find it already set.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -32,6 +33,23 @@ def test_sqlite_connections_use_wal_and_enforce_foreign_keys(sqlite_url):
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
     engine.dispose()
+
+
+def test_opening_a_new_database_waits_for_a_writer_holding_its_lock(tmp_path):
+    """A fresh database is in rollback-journal mode; switching it to WAL needs the
+    lock another process's first transaction may hold, and must wait, not fail."""
+    path = tmp_path / "fresh.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("CREATE TABLE t (x INTEGER)")
+    threading.Timer(0.3, holder.execute, args=("COMMIT",)).start()
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    finally:
+        engine.dispose()
+        holder.close()
 
 
 def test_ping_reports_reachable_and_unreachable_databases(database_url):

@@ -22,12 +22,16 @@ from api.cap import CapOptions
 from api.deps import require_point_scope
 from api.errors import add_exception_handlers
 from api.nowcast_grids import NowcastGrids
+from api.push.consultations import ConsultationOutboxSweep, consultation_hub
 from api.push.hub import PushHub
 from api.routes import (
     actions,
     auth,
     candidates,
     cap,
+    consultation_files,
+    consultation_socket,
+    consultations,
     health,
     nowcast,
     ogc,
@@ -36,9 +40,11 @@ from api.routes import (
     reports,
     risk_points,
     series,
+    subscriptions,
     warnings,
 )
 from geowarn.settings import Settings
+from store.attachments import AttachmentStore
 from store.db import make_engine, safe_url, session_factory
 from streams.kafka_config import KafkaConfig, safe_bootstrap
 from streams.topics import Topics
@@ -83,6 +89,14 @@ TAGS = [
                                        "COG download, per-county summaries."},
     {"name": "candidate areas", "description": "InSAR hot spots no risk point covers: "
                                                "accept as a risk point or reject."},
+    {"name": "consultations", "description": "Officers and experts discuss a warning or an "
+                                             "area: threaded messages with attachments, "
+                                             "decisions that act on the warning, a closing "
+                                             "summary; live on WebSocket "
+                                             "`/ws/consultations/{id}`."},
+    {"name": "subscriptions", "description": "Notifications to regional authorities: webhook "
+                                             "(HMAC-signed) or e-mail subscriptions per "
+                                             "province or county, and their delivery log."},
 ]
 
 
@@ -99,17 +113,24 @@ def create_app(settings: Settings | None = None, *, topics: Topics | None = None
     kafka = kafka or settings.kafka
     engine = make_engine(settings.effective_database_url)
     hub = PushHub(kafka, topics.warning_events)
+    consultation_events = consultation_hub(kafka, topics.consultation_events)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("API on database %s, broker %s, pushing %s", safe_url(engine.url),
                  safe_bootstrap(kafka.bootstrap), topics.warning_events)
         hub.start(asyncio.get_running_loop())
+        consultation_events.start(asyncio.get_running_loop())
+        sweep = asyncio.create_task(app.state.consultation_outbox_sweep.run(app.state))
         try:
             yield
         finally:
+            sweep.cancel()
             hub.close_clients()
+            consultation_events.close_clients()
             await run_in_threadpool(hub.stop)
+            await run_in_threadpool(consultation_events.stop)
+            await asyncio.gather(sweep, return_exceptions=True)  # before the producer closes
             await run_in_threadpool(app.state.producer.close)
             engine.dispose()
 
@@ -119,6 +140,10 @@ def create_app(settings: Settings | None = None, *, topics: Topics | None = None
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
     app.state.hub = hub
+    app.state.consultation_hub = consultation_events
+    app.state.consultation_outbox_sweep = ConsultationOutboxSweep()
+    app.state.attachments = AttachmentStore(settings.data_dir / "attachments",
+                                            settings.attachment_max_bytes)
     app.state.broker_probe = BrokerProbe(kafka)
     officers.configure(app, settings, kafka, topics)
     add_exception_handlers(app)
@@ -131,4 +156,7 @@ def create_app(settings: Settings | None = None, *, topics: Topics | None = None
     app.state.nowcast_grids = NowcastGrids(settings.data_dir / "nowcast")
     app.include_router(nowcast.router)
     app.include_router(candidates.router)
+    app.include_router(subscriptions.router)
+    for module in (consultations, consultation_files, consultation_socket):
+        app.include_router(module.router)
     return app

@@ -62,6 +62,31 @@ class CandidateAreaNotFound(NotFound):
         super().__init__(f"no candidate area with id {area_id!r}")
 
 
+class SubscriptionNotFound(NotFound):
+    def __init__(self, subscription_id: str) -> None:
+        super().__init__(f"no subscription with id {subscription_id!r}")
+
+
+class ConsultationNotFoundError(NotFound):
+    def __init__(self, consultation_id: str) -> None:
+        super().__init__(f"no consultation with id {consultation_id!r}")
+
+
+class AttachmentNotFound(NotFound):
+    def __init__(self, consultation_id: str, attachment_id: str) -> None:
+        super().__init__(f"no attachment {attachment_id!r} in consultation {consultation_id}")
+
+
+class AttachmentTooLarge(ApiError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the file is larger than the limit of {limit:,} bytes "
+                         "(setting attachment_max_bytes)")
+
+
+class UnsupportedAttachment(ApiError):
+    """A file whose bytes are not one of the accepted attachment types."""
+
+
 class CandidateAreaDecided(ApiError):
     """An accept or reject of an area that was already decided (decisions are final)."""
 
@@ -134,6 +159,11 @@ STATUS_CODES: dict[type[Exception], int] = {
     TileNotFound: 404,
     CandidateAreaNotFound: 404,
     CandidateAreaDecided: 409,
+    ConsultationNotFoundError: 404,
+    SubscriptionNotFound: 404,
+    AttachmentNotFound: 404,
+    AttachmentTooLarge: 413,
+    UnsupportedAttachment: 415,
     InvalidQuery: 422,
     OperationalError: 503,
 }

@@ -233,6 +233,7 @@ class WorkerName(StrEnum):
     ledger = "ledger"
     history = "history"
     raster = "raster"
+    notifier = "notifier"
 
 
 @app.command()
@@ -246,7 +247,8 @@ def workers(name: Annotated[WorkerName, typer.Argument(help="which worker to run
     stop = _stop_event_on_signals()
     runner = {WorkerName.scorer: services.run_scorer, WorkerName.ledger: services.run_ledger,
               WorkerName.history: services.run_history,
-              WorkerName.raster: services.run_raster_worker}[name]
+              WorkerName.raster: services.run_raster_worker,
+              WorkerName.notifier: services.run_notifier}[name]
     runner(settings, stop)
     log.info("%s stopped", name.value)
 

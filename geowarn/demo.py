@@ -128,6 +128,7 @@ def run_demo(settings: Settings, *, points: int, rate: float, speed: float,
         supervisor.add("scorer", "workers", "scorer")
         supervisor.add("history", "workers", "history")
         supervisor.add("raster", "workers", "raster")
+        supervisor.add("notifier", "workers", "notifier")
         supervisor.add("simulator", "simulate", "--rate", str(rate), "--speed", str(speed),
                        "--backfill-hours", str(backfill_hours))
         supervisor.start_all()

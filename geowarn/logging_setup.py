@@ -14,4 +14,7 @@ def configure_logging(level: str | None = None) -> None:
         datefmt="%Y-%m-%dT%H:%M:%S",
     )
     # kafka-python is chatty at INFO about every connection and rebalance step.
-    logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    quiet = max(logging.WARNING, logging.getLevelName(level))
+    logging.getLogger("kafka").setLevel(quiet)
+    # httpx logs every request URL at INFO; webhook URLs may carry credentials.
+    logging.getLogger("httpx").setLevel(quiet)

@@ -1,5 +1,5 @@
-"""Builds and runs each geowarn process from Settings: scorer, ledger, history, raster, API,
-simulator."""
+"""Builds and runs each geowarn process from Settings: scorer, ledger, history, raster,
+notifier, API, simulator."""
 
 from __future__ import annotations
 
@@ -158,6 +158,37 @@ def run_ledger(settings: Settings, stop: threading.Event) -> None:
                  jurisdictions=JurisdictionResolver(Boundaries.load(),
                                                     settings.boundary_distance_km),
                  deadline_check_s=settings.deadline_check_seconds).run()
+
+
+def notification_dispatcher(settings: Settings, sessions):
+    """The notifier's delivery loop: webhook and SMTP senders with the retry settings."""
+    from store.notifications import RetryPolicy
+    from streams.notify_delivery import Dispatcher, warning_link
+    from streams.notify_email import EmailSender, SmtpConfig
+    from streams.notify_webhook import WebhookSender
+
+    link = warning_link(settings.notify_public_url)
+    smtp = SmtpConfig(host=settings.smtp_host, port=settings.smtp_port, sender=settings.smtp_from,
+                      starttls=settings.smtp_starttls, username=settings.smtp_username,
+                      password=settings.smtp_password, timeout_s=settings.notify_timeout_seconds)
+    policy = RetryPolicy(max_attempts=settings.notify_max_attempts,
+                         first_delay_s=settings.notify_backoff_seconds,
+                         max_delay_s=max(settings.notify_backoff_max_seconds,
+                                         settings.notify_backoff_seconds),
+                         lease_s=2 * settings.notify_timeout_seconds + 60)
+    senders = {"webhook": WebhookSender(timeout_s=settings.notify_timeout_seconds, link=link),
+               "email": EmailSender(smtp, link=link)}
+    return Dispatcher(sessions, senders, policy=policy, clock=lambda: datetime.now(UTC),
+                      concurrency=settings.notify_concurrency)
+
+
+def run_notifier(settings: Settings, stop: threading.Event) -> None:
+    """Notify the subscribed regional authorities of warning events until ``stop``."""
+    from streams.notifier import NotifierWorker
+
+    sessions = _sessions(settings)
+    NotifierWorker(settings.kafka, settings.topics, sessions, group_id=settings.notifier_group,
+                   stop_event=stop, dispatcher=notification_dispatcher(settings, sessions)).run()
 
 
 def run_history(settings: Settings, stop: threading.Event) -> None:

@@ -108,6 +108,32 @@ class Settings(BaseSettings):
     boundary_distance_km: float = Field(
         5.0, ge=0, le=200, description="a warning within this distance of a provincial or "
                                        "county border concerns the neighbours too")
+    notifier_group: str = Field("geowarn-notifier", description="consumer group of the notifier")
+    notify_max_attempts: int = Field(
+        8, ge=1, le=100, description="attempts to deliver a notification before it fails")
+    notify_backoff_seconds: float = Field(
+        30.0, gt=0, le=3600, description="wait after a notification's first failed attempt; "
+                                         "doubled after each further one")
+    notify_backoff_max_seconds: float = Field(
+        3600.0, gt=0, le=86_400, description="longest wait between two attempts of a notification")
+    notify_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="timeout of one webhook request or SMTP session")
+    notify_concurrency: int = Field(
+        4, ge=1, le=64, description="notifications sent at once by one notifier")
+    notify_public_url: str = Field(
+        "http://127.0.0.1:8000", pattern=r"^https?://\S+$",
+        description="base URL of the API in notifications' links (<url>/warnings/<id>)")
+    smtp_host: str = Field("localhost", description="SMTP server of e-mail notifications")
+    smtp_port: int = Field(25, ge=1, le=65535, description="SMTP port (587 with STARTTLS)")
+    smtp_from: str = Field("geowarn@localhost", pattern=r"^[^\s@<>,]+@[^\s@<>,]+$",
+                           description="sender address of e-mail notifications")
+    smtp_starttls: bool = Field(False, description="upgrade SMTP sessions with STARTTLS")
+    smtp_username: str | None = Field(None, description="SMTP login; unset: no login")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password")
+    attachment_max_bytes: int = Field(
+        20 * 1024 * 1024, ge=1024, le=1024 ** 3,
+        description="largest file accepted as a consultation attachment (bytes); larger "
+                    "uploads are refused with 413")
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:

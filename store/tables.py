@@ -411,3 +411,211 @@ class WarningJurisdictionRow(Base):
     adcode: Mapped[str] = mapped_column(String(12), primary_key=True)
 
     __table_args__ = (Index("ix_warning_jurisdictions_adcode", "adcode"),)
+
+
+# --- consultations (store.consultations) -----------------------------------------------------
+
+
+class ConsultationRow(Base):
+    """A threaded discussion on a warning or an area, with its decisions and closing summary.
+
+    Exactly one of ``warning_id`` and ``area`` is set. Who may see it is
+    decided by ``consultation_jurisdictions`` (copied from the warning, or
+    computed from the area, when it opens) and by its participants.
+    """
+
+    __tablename__ = "consultations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(8), doc="open | closed")
+    warning_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("warnings.id"), index=True)
+    area: Mapped[dict | None] = mapped_column(JSON, doc="GeoJSON polygon in EPSG:4326")
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    summary: Mapped[str | None] = mapped_column(Text, doc="written when it is closed")
+    closed_by: Mapped[str | None] = mapped_column(String(64))
+    closed_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_consultations_status_created_at", "status", "created_at"),)
+
+
+class ConsultationJurisdictionRow(Base):
+    """An adcode (province or county) concerned by a consultation: scoping reads it."""
+
+    __tablename__ = "consultation_jurisdictions"
+
+    consultation_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("consultations.id", ondelete="CASCADE"), primary_key=True)
+    adcode: Mapped[str] = mapped_column(String(12), primary_key=True)
+
+    __table_args__ = (Index("ix_consultation_jurisdictions_adcode", "adcode"),)
+
+
+class ConsultationParticipantRow(Base):
+    """A user taking part: invited, or an officer who opened it or joined by posting."""
+
+    __tablename__ = "consultation_participants"
+
+    consultation_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("consultations.id", ondelete="CASCADE"), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(24), doc="the user's role when it joined")
+    invited_by: Mapped[str | None] = mapped_column(String(64), doc="null: joined by itself")
+    joined_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_consultation_participants_username", "username"),)
+
+
+class ConsultationMessageRow(Base):
+    """One message of the thread; ``parent_id`` is the message it answers."""
+
+    __tablename__ = "consultation_messages"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    consultation_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("consultations.id", ondelete="CASCADE"))
+    author: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    parent_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("consultation_messages.id"))
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_consultation_messages_consultation_id_created_at",
+                            "consultation_id", "created_at"),)
+
+
+class ConsultationAttachmentRow(Base):
+    """A file uploaded to a consultation; the bytes live on disk under their SHA-256.
+
+    ``message_id`` is set when a message takes the attachment (once).
+    """
+
+    __tablename__ = "consultation_attachments"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    consultation_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("consultations.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("consultation_messages.id"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64), doc="name of the stored file")
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(64), doc="as detected from the content")
+    size: Mapped[int] = mapped_column(BigInteger, doc="bytes")
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+
+class ConsultationDecisionRow(Base):
+    """A decision taken in a consultation; ``transition_id`` is the warning step it caused."""
+
+    __tablename__ = "consultation_decisions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    consultation_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("consultations.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(
+        String(16), doc="evacuate | upgrade | downgrade | lift | note")
+    households: Mapped[int | None] = mapped_column(Integer, doc="to evacuate")
+    level: Mapped[str | None] = mapped_column(String(8), doc="new level of an upgrade/downgrade")
+    reason: Mapped[str] = mapped_column(Text)
+    decided_by: Mapped[str] = mapped_column(String(64))
+    decided_at: Mapped[datetime]
+    transition_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("warning_transitions.id"))
+    idempotency_key: Mapped[str | None] = mapped_column(
+        String(128), doc="the client's key: a replay finds this row")
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (Index("uq_consultation_decisions_decided_by_key", "decided_by",
+                            "idempotency_key", unique=True),)
+
+
+class ConsultationEventRow(Base):
+    """The outbox of ``geowarn.consultation-events``: one row per pushed change.
+
+    Written in the transaction of the change; ``published_at`` is set once
+    the event is on the topic, so an event whose publication failed is sent
+    by the next relay instead of being lost.
+    """
+
+    __tablename__ = "consultation_events"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    consultation_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("consultations.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(16), doc="message | decision | participant | closed")
+    payload: Mapped[dict] = mapped_column(JSON)
+    actor: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    published_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+# --- Notifications to regional authorities (store.notifications) -----------------------------
+
+
+class NotificationSubscriptionRow(Base):
+    """A regional authority's subscription to the warnings of a province, a county or the
+    whole country (adcode ``100000``, the national centre), by webhook or e-mail.
+
+    ``secret`` signs webhook bodies (HMAC-SHA256); it is shown once, at creation.
+    Subscriptions are disabled, never deleted, so their delivery log stays readable.
+    """
+
+    __tablename__ = "notification_subscriptions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    adcode: Mapped[str] = mapped_column(String(12), index=True)
+    scope: Mapped[str] = mapped_column(String(8), doc="national | province | county")
+    province_adcode: Mapped[str | None] = mapped_column(
+        String(12), index=True, doc="the province of a province or county scope (access checks)")
+    min_level: Mapped[str] = mapped_column(String(8), doc="blue | yellow | orange | red")
+    channel: Mapped[str] = mapped_column(String(8), doc="webhook | email")
+    target: Mapped[str] = mapped_column(String(2048), doc="webhook URL or e-mail address")
+    secret: Mapped[str | None] = mapped_column(String(128), doc="webhook signing key")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    disabled_at: Mapped[datetime | None]
+
+
+class NotificationDeliveryRow(Base):
+    """One warning event to deliver to one subscription, and how that went.
+
+    Unique per (subscription, event): a warning event redelivered by Kafka
+    never notifies twice. ``payload`` holds the event, so pending deliveries
+    survive a restart without the topic.
+    """
+
+    __tablename__ = "notification_deliveries"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True,
+                                    doc="uuid5 of (subscription, event): sent as X-Geowarn-Delivery")
+    subscription_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("notification_subscriptions.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(String(36))
+    warning_id: Mapped[str] = mapped_column(String(36))
+    point_id: Mapped[str] = mapped_column(String(64))
+    transition: Mapped[str] = mapped_column(String(24))
+    level: Mapped[str] = mapped_column(String(8))
+    payload: Mapped[dict] = mapped_column(JSON, doc="the WarningEvent as JSON")
+    status: Mapped[str] = mapped_column(String(10), doc="pending | delivered | failed")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_status_code: Mapped[int | None] = mapped_column(Integer, doc="HTTP or SMTP reply code")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(
+        doc="when a pending delivery is due (or its claim by a sender expires)")
+    created_at: Mapped[datetime]
+    last_attempt_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "event_id",
+                         name="uq_notification_deliveries_subscription_event"),
+        Index("ix_notification_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_notification_deliveries_subscription_created_at", "subscription_id",
+              "created_at"),
+    )
+

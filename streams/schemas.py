@@ -217,10 +217,91 @@ class RasterAnnouncement(_Message):
     units: str
 
 
+ConsultationEventType = Literal["message", "decision", "participant", "closed"]
+
+
+class ConsultationAttachmentInfo(_Message):
+    id: str
+    filename: str
+    content_type: str
+    size: int = Field(description="bytes")
+    url: str = Field(description="path of the file's bytes on the API")
+
+
+class ConsultationMessage(_Message):
+    id: str
+    author: str
+    body: str
+    parent_id: str | None = Field(description="the message this one answers")
+    attachments: list[ConsultationAttachmentInfo] = Field(default_factory=list)
+    created_at: UtcDatetime
+
+
+class ConsultationDecision(_Message):
+    id: str
+    kind: Literal["evacuate", "upgrade", "downgrade", "lift", "note"]
+    households: int | None = Field(description="households to evacuate")
+    level: LevelName | None = Field(description="new level of an upgrade or downgrade")
+    reason: str
+    decided_by: str
+    decided_at: UtcDatetime
+    transition_id: str | None = Field(
+        description="the warning transition the decision caused (geowarn.warning-events "
+                    "event_id)")
+
+
+class ConsultationParticipant(_Message):
+    username: str
+    role: str
+    invited_by: str | None = Field(description="null: joined by itself (an officer in scope)")
+    joined_at: UtcDatetime
+
+
+class ConsultationClosing(_Message):
+    summary: str
+    closed_by: str
+    closed_at: UtcDatetime
+
+
+_PAYLOAD_OF_TYPE: dict[str, type[_Message]] = {
+    "message": ConsultationMessage, "decision": ConsultationDecision,
+    "participant": ConsultationParticipant, "closed": ConsultationClosing}
+
+
+class ConsultationEvent(_Message):
+    """A change in a consultation (topic ``geowarn.consultation-events``), keyed by its id.
+
+    ``event_id`` is the id of the change's outbox row, so consumers drop
+    duplicates after an at-least-once redelivery. ``payload`` is the message,
+    decision or participant as GET /consultations/{id} shows it, or the
+    closing summary; its shape follows ``type``.
+    """
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    event_id: str
+    consultation_id: str
+    warning_id: str | None = Field(description="the warning consulted on; null for an area")
+    type: ConsultationEventType
+    actor: str = Field(description="user who made the change")
+    issued_at: UtcDatetime = Field(description="wall-clock time the change was recorded")
+    payload: (ConsultationMessage | ConsultationDecision | ConsultationParticipant
+              | ConsultationClosing)
+
+    @model_validator(mode="after")
+    def _payload_matches_type(self) -> ConsultationEvent:
+        expected = _PAYLOAD_OF_TYPE[self.type]
+        if not isinstance(self.payload, expected):
+            # ValueError, not TypeError: pydantic reports only the former as a validation error.
+            message = f"a {self.type} event carries a {expected.__name__} payload"
+            raise ValueError(message)  # noqa: TRY004
+        return self
+
+
 TOPIC_SCHEMAS: dict[str, type[BaseModel]] = {
     "geowarn.readings": Reading,
     "geowarn.rasters": RasterAnnouncement,
     "geowarn.assessments": Assessment,
     "geowarn.warning-events": WarningEvent,
     "geowarn.deadletter": DeadLetter,
+    "geowarn.consultation-events": ConsultationEvent,
 }

@@ -14,6 +14,7 @@ READINGS = "geowarn.readings"
 RASTERS = "geowarn.rasters"
 ASSESSMENTS = "geowarn.assessments"
 WARNING_EVENTS = "geowarn.warning-events"
+CONSULTATION_EVENTS = "geowarn.consultation-events"
 DEADLETTER = "geowarn.deadletter"
 
 
@@ -35,15 +36,18 @@ class Topics:
     assessments: str = ASSESSMENTS
     warning_events: str = WARNING_EVENTS
     deadletter: str = DEADLETTER
+    consultation_events: str = CONSULTATION_EVENTS
 
     @classmethod
     def with_prefix(cls, prefix: str) -> Topics:
         return cls(*(prefix + name for name in (READINGS, RASTERS, ASSESSMENTS,
-                                                  WARNING_EVENTS, DEADLETTER)))
+                                                  WARNING_EVENTS, DEADLETTER,
+                                                  CONSULTATION_EVENTS)))
 
     def catalogue(self) -> tuple[TopicSpec, ...]:
         names = {READINGS: self.readings, RASTERS: self.rasters, ASSESSMENTS: self.assessments,
-                 WARNING_EVENTS: self.warning_events, DEADLETTER: self.deadletter}
+                 WARNING_EVENTS: self.warning_events, DEADLETTER: self.deadletter,
+                 CONSULTATION_EVENTS: self.consultation_events}
         return tuple(TopicSpec(names[spec.name], spec.description, spec.key, spec.partitions,
                                spec.configs) for spec in CATALOGUE)
 
@@ -54,6 +58,9 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(ASSESSMENTS, "per-point level assessments with evidence", "risk-point id"),
     TopicSpec(WARNING_EVENTS, "warning transitions recorded by the ledger", "risk-point id"),
     TopicSpec(DEADLETTER, "messages that could not be processed, with the reason", "source key", 1),
+    # Only live push reads it (the database keeps the consultations), so a day is plenty.
+    TopicSpec(CONSULTATION_EVENTS, "messages, decisions, invitations and closings of "
+              "consultations", "consultation id", configs={"retention.ms": str(24 * 3600 * 1000)}),
 )
 
 

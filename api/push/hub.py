@@ -1,5 +1,11 @@
-"""The push hub: reads ``geowarn.warning-events`` in a thread and fans each new
-event out to the connected WebSocket clients.
+"""The push hub: reads an event topic (``geowarn.warning-events`` by default) in a
+thread and fans each new event out to the connected WebSocket clients.
+
+``decode`` turns one message into what subscriptions receive: a warning
+event by default (``warning_pushed``); the sibling hub of
+``geowarn.consultation-events`` passes the consultations' decoder
+(``api.push.consultations``). Every message carries ``event_id`` and
+``issued_at``, which the hub reads before decoding.
 
 Every API process must see every event, so the hub joins no consumer group:
 it assigns all partitions itself. It starts from the beginning of each
@@ -20,6 +26,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +35,7 @@ from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
 from pydantic import ValidationError
 
-from api.push.subscription import CLOSE_GOING_AWAY, Filters, PushedEvent, Subscription
+from api.push.subscription import CLOSE_GOING_AWAY, Matcher, Pushed, PushedEvent, Subscription
 from streams.kafka_config import KafkaConfig, safe_bootstrap
 from streams.schemas import WarningEvent
 
@@ -36,15 +43,24 @@ log = logging.getLogger(__name__)
 
 
 class TopicMissing(RuntimeError):
-    """The warning-events topic does not exist (yet); the hub retries."""
+    """The hub's topic does not exist (yet); the hub retries."""
+
+
+def warning_pushed(raw: dict[str, Any]) -> PushedEvent:
+    """A ``geowarn.warning-events`` message as the warning subscriptions receive it."""
+    return PushedEvent.of(WarningEvent.model_validate(raw))
 
 
 class PushHub:
     def __init__(self, kafka: KafkaConfig, topic: str, *, queue_size: int = 1000,
                  dedupe_capacity: int = 100_000, bootstrap_timeout_ms: int = 1500,
                  backoff_seconds: tuple[float, float] = (0.5, 10.0),
-                 partition_refresh_seconds: float = 30.0) -> None:
+                 partition_refresh_seconds: float = 30.0,
+                 decode: Callable[[dict[str, Any]], Pushed] = warning_pushed,
+                 name: str = "push") -> None:
         self.topic = topic
+        self.name = name
+        self._decode = decode
         self.queue_size = queue_size
         self._kafka = kafka
         self._dedupe_capacity = dedupe_capacity
@@ -74,7 +90,8 @@ class PushHub:
         self._loop = loop
         self.started_at = now or datetime.now(UTC)
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="geowarn-push-hub", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"geowarn-{self.name}-hub",
+                                        daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -83,7 +100,8 @@ class PushHub:
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():
-                log.warning("push hub thread still busy after %.0f s; leaving it (daemon)", timeout)
+                log.warning("%s hub thread still busy after %.0f s; leaving it (daemon)",
+                            self.name, timeout)
 
     def close_clients(self, reason: str = "server shutting down") -> None:
         """Ask every connected client's handler to close its socket (event loop only)."""
@@ -93,7 +111,7 @@ class PushHub:
 
     # -- subscriptions (event loop) --------------------------------------------
 
-    def subscribe(self, filters: Filters) -> Subscription:
+    def subscribe(self, filters: Matcher) -> Subscription:
         subscription = Subscription(filters, self.queue_size)
         self._subscriptions.add(subscription)
         return subscription
@@ -101,7 +119,7 @@ class PushHub:
     def unsubscribe(self, subscription: Subscription) -> None:
         self._subscriptions.discard(subscription)
 
-    def deliver(self, event: PushedEvent) -> None:
+    def deliver(self, event: Pushed) -> None:
         """Fan one event out; a client whose queue is full is dropped, not waited for."""
         self.events_pushed += 1
         for subscription in list(self._subscriptions):
@@ -126,7 +144,7 @@ class PushHub:
             consumer: KafkaConsumer | None = None
             try:
                 consumer = KafkaConsumer(**self._kafka.consumer(
-                    None, client_id=f"{self._kafka.client_id}-push",
+                    None, client_id=f"{self._kafka.client_id}-{self.name}",
                     bootstrap_timeout_ms=self._bootstrap_timeout_ms))
                 self._consume(consumer)
             except Exception as exc:  # noqa: BLE001 - any failure: report, back off, retry
@@ -135,7 +153,7 @@ class PushHub:
                 self.connected = False
                 self.reconnects += 1
                 self.last_error = safe_bootstrap(f"{type(exc).__name__}: {exc}")
-                log.warning("push hub: %s; retrying in %.1f s", self.last_error, delay)
+                log.warning("%s hub: %s; retrying in %.1f s", self.name, self.last_error, delay)
                 self._stop.wait(delay)
                 delay = min(delay * 2, self._backoff[1])
             finally:
@@ -169,7 +187,7 @@ class PushHub:
                 else:
                     consumer.seek_to_beginning(tp)
             self.partitions = sorted(partitions)
-            log.info("push hub reading %s partitions %s", self.topic, self.partitions)
+            log.info("%s hub reading %s partitions %s", self.name, self.topic, self.partitions)
         self.connected = True
         self.last_error = None
         return partitions
@@ -187,13 +205,12 @@ class PushHub:
             if raw["event_id"] in self._seen:
                 self.duplicates_dropped += 1
                 return
-            event = WarningEvent.model_validate(raw)
+            pushed = self._decode(raw)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, ValidationError) as exc:
-            log.warning("push hub skips an invalid warning event at %s[%d]@%d: %s",
-                        self.topic, partition, offset, exc)
+            log.warning("%s hub skips an invalid event at %s[%d]@%d: %s",
+                        self.name, self.topic, partition, offset, exc)
             return
-        self._remember(event.event_id)
-        pushed = PushedEvent.of(event)
+        self._remember(pushed.event_id)
         try:
             self._loop.call_soon_threadsafe(self.deliver, pushed)
         except RuntimeError:  # the loop closed during shutdown

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Protocol
 
 import orjson
 
@@ -24,6 +25,22 @@ CLOSE_INTERNAL = 1011      # the server cannot serve the subscription (e.g. no d
 def close_reason(text: str) -> str:
     """``text`` cut to the 123 bytes a close frame allows, on a character boundary."""
     return text.encode()[:123].decode(errors="ignore")
+
+
+class Pushed(Protocol):
+    """What a hub fans out: an event serialised once (``text``) with its id."""
+
+    @property
+    def event_id(self) -> str: ...
+
+    @property
+    def text(self) -> str: ...
+
+
+class Matcher(Protocol):
+    """A subscription's filter over the events of its hub."""
+
+    def matches(self, event) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,14 +96,14 @@ class Scope:
 class Subscription:
     """Lives on the event loop; ``offer`` is called from the hub's fan-out only."""
 
-    def __init__(self, filters: Filters, queue_size: int) -> None:
+    def __init__(self, filters: Matcher, queue_size: int) -> None:
         self.filters = filters
         self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=queue_size)
         self.closed = asyncio.Event()
         self.close_code: int | None = None
         self.close_reason: str | None = None
 
-    def offer(self, event: PushedEvent) -> bool:
+    def offer(self, event: Pushed) -> bool:
         """Queue the event if it matches; False when the client fell too far behind."""
         if self.closed.is_set():
             return False

@@ -16,11 +16,9 @@ event's cross-border jurisdictions).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from datetime import UTC, datetime
 
-import anyio
 import orjson
 from fastapi import APIRouter, WebSocket
 from fastapi.concurrency import run_in_threadpool
@@ -31,12 +29,12 @@ from api.auth.roles import Principal
 from api.deps import HubDep, SessionFactoryDep, SocketReader
 from api.errors import Forbidden, InvalidQuery
 from api.params import parse_level
+from api.push.pump import pump
 from api.push.subscription import (
     CLOSE_INTERNAL,
     CLOSE_POLICY,
     Filters,
     Scope,
-    Subscription,
     close_reason,
 )
 from store.read import is_adcode, province_names
@@ -71,7 +69,7 @@ async def warnings_socket(websocket: WebSocket, hub: HubDep, sessions: SessionFa
             "broker_connected": hub.connected,
             "queue_limit": hub.queue_size,
         }).decode())
-        await _pump(websocket, subscription)
+        await pump(websocket, subscription)
     except WebSocketDisconnect:
         pass
     finally:
@@ -105,40 +103,3 @@ def _scope(sessions, user: Principal) -> Scope:
     with sessions() as session:
         names = {name for adcode in user.scope for name in province_names(session, adcode)}
     return Scope(frozenset(names), frozenset(user.scope))
-
-
-async def _pump(websocket: WebSocket, subscription: Subscription) -> None:
-    """Send queued events until the client leaves or the hub closes the subscription.
-
-    Three tasks in one anyio task group (as Starlette's own streaming does):
-    the first to finish cancels the others, and a cancellation of the
-    handler itself reaches all three.
-    """
-    first: list[str] = []
-    async with anyio.create_task_group() as group:
-        async def until(name: str, wait) -> None:
-            try:
-                await wait()
-            except (WebSocketDisconnect, OSError, RuntimeError) as exc:
-                log.debug("push socket %s ended: %r", name, exc)  # the client went away
-            first.append(name)
-            group.cancel_scope.cancel()
-
-        group.start_soon(until, "sender", lambda: _send(websocket, subscription))
-        group.start_soon(until, "receiver", lambda: _until_disconnect(websocket))
-        group.start_soon(until, "closed", subscription.closed.wait)
-    if first[:1] == ["closed"]:
-        with anyio.move_on_after(2.0), contextlib.suppress(Exception):
-            await websocket.close(code=subscription.close_code or 1000,
-                                  reason=subscription.close_reason or "")
-
-
-async def _send(websocket: WebSocket, subscription: Subscription) -> None:
-    while True:
-        await websocket.send_text(await subscription.queue.get())
-
-
-async def _until_disconnect(websocket: WebSocket) -> None:
-    """Incoming frames are ignored; only the disconnect matters."""
-    while (await websocket.receive())["type"] != "websocket.disconnect":
-        pass

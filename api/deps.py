@@ -6,7 +6,7 @@ a route never reaches for settings or globals. ``HTTPConnection`` makes them
 work for WebSocket routes as well.
 
 Access: a route declares who may call it with ``Reader``, ``Officer``,
-``ReportReader``, ``Gateway`` (or ``CurrentUser`` / ``SocketReader``), and
+``Reviewer``, ``ReportReader``, ``Gateway`` (or ``CurrentUser`` / ``SocketReader``), and
 then checks the scope of what it touches (``Principal.check_scope``).
 """
 
@@ -29,6 +29,7 @@ from api.auth.dependencies import (
     require_publish,
     require_read,
     require_reports,
+    require_review,
     websocket_reader,
 )
 from api.auth.roles import Principal
@@ -104,6 +105,7 @@ def get_topics(connection: HTTPConnection) -> Topics:
 CurrentUser = Annotated[Principal, Depends(current_principal)]
 Reader = Annotated[Principal, Depends(require_read)]
 Officer = Annotated[Principal, Depends(require_act)]
+Reviewer = Annotated[Principal, Depends(require_review)]
 ReportReader = Annotated[Principal, Depends(require_reports)]
 Gateway = Annotated[Principal, Depends(require_publish)]
 SocketReader = Annotated[Principal, Depends(websocket_reader)]

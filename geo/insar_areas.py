@@ -31,7 +31,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from rasterio.crs import CRS
 from rasterio.features import shapes
 
-from warning_models.insar import ActiveAreas, InsarParams, coherence_mask, detect_active_areas
+from warning_models.insar import (
+    ActiveAreas,
+    ClusterTable,
+    InsarParams,
+    coherence_mask,
+    detect_active_areas,
+)
 
 WGS84 = CRS.from_epsg(4326)
 _A = 6378137.0                      # WGS84 semi-major axis (m)
@@ -141,8 +147,33 @@ def area_polygons(result: ActiveAreas, transform: Affine, crs: CRS) -> gpd.GeoDa
     pieces: dict[int, list] = {}
     for geom, value in shapes(labels, mask=labels > 0, transform=transform, connectivity=4):
         pieces.setdefault(int(value), []).append(shapely.geometry.shape(geom))
-    table = result.clusters
-    geoms = [shapely.coverage_union_all(pieces[int(label)]) for label in table.label]
+    geoms = [shapely.coverage_union_all(pieces[int(label)]) for label in result.clusters.label]
+    return areas_frame(geoms, result.clusters, transform, crs, labels.shape)
+
+
+def label_polygon(window: np.ndarray, label: int, row0: int, col0: int,
+                  transform: Affine) -> shapely.Geometry:
+    """The polygon of one area traced on a window (first cell ``row0``, ``col0``) of the
+    label grid, with the coordinates ``area_polygons`` gives on the whole grid.
+
+    Traced in whole-grid pixel units and georeferenced as GDAL's polygonizer
+    does (``c + a*col + b*row``, in that order), so no vertex moves by a rounding.
+    """
+    pieces = [shapely.geometry.shape(geom) for geom, _ in
+              shapes(window, mask=window == label, connectivity=4,
+                     transform=Affine.translation(col0, row0))]
+
+    def georeference(xy: np.ndarray) -> np.ndarray:
+        col, row = xy[:, 0], xy[:, 1]
+        return np.column_stack(((transform.c + transform.a * col) + transform.b * row,
+                                (transform.f + transform.d * col) + transform.e * row))
+
+    return shapely.transform(shapely.coverage_union_all(pieces), georeference)
+
+
+def areas_frame(geoms: Sequence[shapely.Geometry], table: ClusterTable, transform: Affine,
+                crs: CRS, shape: tuple[int, int]) -> gpd.GeoDataFrame:
+    """The areas' polygons (in the grid's CRS) with their numbers, as ``area_polygons`` gives."""
     frame = gpd.GeoDataFrame({
         "label": table.label.astype(int),
         "pixel_count": table.pixel_count,
@@ -150,7 +181,7 @@ def area_polygons(result: ActiveAreas, transform: Affine, crs: CRS) -> gpd.GeoDa
         "peak_velocity_mm_yr": table.peak_velocity_mm_yr,
         "pixel_area_m2": table.area_m2,
     }, geometry=geoms, crs=crs)
-    laea = equal_area_crs(transform, crs, labels.shape)
+    laea = equal_area_crs(transform, crs, shape)
     projected = frame.geometry.to_crs(laea)
     centroids = gpd.GeoSeries(projected.centroid, crs=laea).to_crs(WGS84)
     peak_x, peak_y = transform @ (table.peak_col + 0.5, table.peak_row + 0.5)

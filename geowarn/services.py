@@ -51,6 +51,19 @@ def site_model_config(settings: Settings):
     return merge_legacy(config, None, VelocityParameters(window_hours=settings.scorer_window_hours))
 
 
+def rainfall_scoring_config(settings: Settings):
+    """The scorer's rainfall model from ``rainfall_thresholds_file`` (see
+    ``warning_models.rainfall_fusion``), validated at start."""
+    from geowarn.config_files import ConfigFileError, read_config_file
+    from warning_models.rainfall_fusion import rainfall_config_from_mapping
+
+    path = settings.rainfall_thresholds_file
+    try:
+        return rainfall_config_from_mapping(None if path is None else read_config_file(path))
+    except TypeError as exc:
+        raise ConfigFileError(f"{path}: {exc}") from exc
+
+
 def registry_profiles(session, point_ids=None) -> dict:
     """id -> PointProfile (hazard type, county and province codes) of registered points.
 
@@ -85,6 +98,7 @@ def run_scorer(settings: Settings, stop: threading.Event) -> None:
         group=settings.scorer_group, stop=stop, progress_callback=_progress_recorder(sessions),
         checkpoint_dir=settings.data_dir / "checkpoints" / "scorer",
         site_config=site_model_config(settings),
+        rainfall_config=rainfall_scoring_config(settings),
         refresh_seconds=settings.registry_refresh_seconds)
     worker.run()
 
@@ -231,7 +245,8 @@ def raster_settings(settings: Settings):
         rainfall_interval_hours=settings.rainfall_interval_hours)
     return RasterSettings(policy=raster_policy(settings), nowcast_dir=settings.data_dir / "nowcast",
                           nowcast=nowcast,
-                          match=AreaMatchParams(buffer_m=settings.insar_area_buffer_m))
+                          match=AreaMatchParams(buffer_m=settings.insar_area_buffer_m),
+                          percentile_file=settings.nowcast_percentile_file)
 
 
 def run_raster_worker(settings: Settings, stop: threading.Event) -> None:

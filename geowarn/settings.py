@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     thresholds_file: Path | None = Field(
         None, description="YAML/JSON file: per-kind thresholds (per hazard type too), `site:` "
                           "model parameters per hazard type/region/point, `scorer:` options")
+    rainfall_thresholds_file: Path | None = Field(
+        None, description="YAML/JSON file of the scorer's rainfall model: `default:` and "
+                          "`regions:` (by adcode) intensity-duration thresholds and antecedent "
+                          "rainfall, `fusion:` how rain meets deformation; unset: Caine 1980")
     registry_refresh_seconds: float = Field(
         30.0, gt=0, description="how often workers reload the risk-point registry")
     history_group: str = Field("geowarn-history", description="consumer group of the history worker")
@@ -71,8 +75,10 @@ class Settings(BaseSettings):
     raster_max_cells: int = Field(
         5_000_000_000, gt=0, description="largest raster accepted, as declared rows x columns")
     raster_max_read_cells: int = Field(
-        200_000_000, gt=0, description="largest grid read into memory at once (nowcasts read "
-                                       "whole grids)")
+        200_000_000, gt=0, description="largest grid read into memory at once; a larger "
+                                       "observed rainfall grid or InSAR velocity map is read "
+                                       "in chunks with dask and processed block by block "
+                                       "(state and work files on disk)")
     raster_check_territory: bool = Field(
         True, description="refuse rasters that do not touch China's territory; false accepts "
                           "rasters anywhere (e.g. tests on foreign data)")
@@ -87,7 +93,11 @@ class Settings(BaseSettings):
         15, ge=1, le=90, description="days of rain the nowcast's P_e sums")
     nowcast_percentile_mm: float = Field(
         120.0, gt=0, le=5000, description="climatological high percentile of P_e (mm) that "
-                                          "rain is compared with; a national placeholder")
+                                          "rain is compared with, where nowcast_percentile_file "
+                                          "gives none (a national placeholder)")
+    nowcast_percentile_file: Path | None = Field(
+        None, description="raster (GeoTIFF/NetCDF) of the local high percentile of P_e (mm) per "
+                          "cell; cells without a value use nowcast_percentile_mm")
     nowcast_day_offset_hours: float = Field(
         8.0, ge=-12, le=14, description="rain days are counted at UTC + this (8: Beijing time)")
     insar_area_buffer_m: float = Field(

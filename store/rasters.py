@@ -187,6 +187,22 @@ def list_candidate_areas(session: Session, *, status: CandidateStatus = CANDIDAT
     return [_area(row) for row in rows], total
 
 
+def candidate_areas_between(session: Session, *, status: CandidateStatus = "all",
+                            since: datetime | None = None, until: datetime | None = None
+                            ) -> list[CandidateArea]:
+    """Every area of ``status`` whose product is valid within [since, until] (open ends: None),
+    in the order of ``list_candidate_areas``. Callers filter further by place (an area's
+    province follows from its polygon, which the table does not index)."""
+    where = [] if status == "all" else [CandidateAreaRow.status == status]
+    if since is not None:
+        where.append(CandidateAreaRow.valid_at >= since)
+    if until is not None:
+        where.append(CandidateAreaRow.valid_at <= until)
+    rows = session.scalars(select(CandidateAreaRow).where(*where).order_by(
+        CandidateAreaRow.valid_at.desc(), CandidateAreaRow.area_m2.desc(), CandidateAreaRow.id))
+    return [_area(row) for row in rows]
+
+
 def get_candidate_area(session: Session, area_id: str) -> CandidateArea | None:
     row = session.get(CandidateAreaRow, area_id)
     return None if row is None else _area(row)

@@ -8,8 +8,14 @@ cover a province). Per announcement, in this order:
 2. open the raster through the policy (allowed roots, declared size, CRS,
    territory), read it and compute its ``Plan`` by product:
    ``rainfall_observed`` -> readings at every risk point, rain state, observed
-   nowcast; ``rainfall_forecast`` -> forecast nowcast; ``insar_velocity`` ->
-   velocity at risk points and candidate areas; ``susceptibility``/``dem`` ->
+   nowcast (a grid above ``policy.max_read_cells`` is read as a dask array
+   and all three are computed chunk by chunk, see ``streams.raster_rainfall``);
+   ``rainfall_forecast`` -> forecast nowcast; ``insar_velocity`` ->
+   velocity at risk points and candidate areas (a map above the budget is
+   copied chunk by chunk into memory maps and followed block by block, see
+   ``geo.insar_chunked``); ``insar_displacement`` (a
+   MintPy time series) -> the same, from the velocity fitted to its epochs;
+   ``susceptibility``/``dem`` ->
    the current susceptibility grid. Files are staged under temporary names;
 3. apply the plan's database writes in ONE transaction;
 4. rename the staged files into place (only now can a reader see them);
@@ -50,17 +56,28 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from geo.boundaries import Boundaries
 from geo.insar_areas import AreaMatchParams
-from geo.rasters import RasterError, RasterPolicy, open_raster
+from geo.insar_chunked import DiskArrays
+from geo.rasters import RasterError, RasterGrid, RasterPolicy, open_raster, read_raster
+from geo.rasters.chunked import is_lazy, lazy_grid
 from store.db import session_scope
 from store.points import load_point_index
 from streams.deadletter import dead_letter, encode_dead_letter
 from streams.kafka_config import KafkaConfig
 from streams.ledger import Backoff
 from streams.raster_files import NowcastPaths, Plan, load_arrays
-from streams.raster_insar import plan_velocity, read_velocity, velocity_factor
-from streams.raster_nowcast import NowcastConfig, PointArrays
+from streams.raster_insar import (
+    VelocityProduct,
+    displacement_factor,
+    plan_velocity,
+    read_displacement,
+    read_velocity,
+    read_velocity_in_blocks,
+    velocity_factor,
+)
+from streams.raster_nowcast import Climatology, NowcastConfig, PointArrays
+from streams.raster_rain_chunked import load_chunked_state
 from streams.raster_rainfall import RainfallContext, plan_forecast, plan_observed, rain_rates
-from streams.raster_state import RainState
+from streams.raster_state import GridRef, RainState
 from streams.raster_susceptibility import (
     dem_units,
     from_dem,
@@ -101,6 +118,8 @@ class RasterSettings:
     insar: InsarParams = field(default_factory=InsarParams)
     match: AreaMatchParams = field(default_factory=AreaMatchParams)
     susceptibility: SusceptibilityParams = field(default_factory=SusceptibilityParams)
+    percentile_file: Path | None = None
+    """A raster of the local percentile of P_e (mm) for the nowcast; None: one value."""
 
 
 def decode_announcement(value: bytes | None) -> RasterAnnouncement:
@@ -133,6 +152,8 @@ def check_units(product: str, units: str) -> None:
         rain_rates(np.zeros(1), units, 1.0)
     elif product == "insar_velocity":
         velocity_factor(units)
+    elif product == "insar_displacement":
+        displacement_factor(units)
     elif product == "susceptibility":
         from_index_units(units)
     elif product == "dem":
@@ -151,9 +172,12 @@ class RasterHandler:
         self.boundaries, self.clock = boundaries, clock
         self.stop = stop or threading.Event()
         self.paths = NowcastPaths.under(settings.nowcast_dir)
+        # memory maps of velocity maps above the budget, removed after each announcement
+        self.work_dir = settings.nowcast_dir / "work"
         self.counts: Counter[str] = Counter()
         self._backoff_s = backoff_s
         self._last_event_at: datetime | None = None
+        self._percentiles: tuple[tuple[str, int], Climatology] | None = None
 
     @property
     def last_event_at(self) -> datetime | None:
@@ -203,28 +227,47 @@ class RasterHandler:
 
     def plan(self, ann: RasterAnnouncement) -> Plan:
         """Read the raster and compute what it changes; files are staged, nothing applied."""
-        if ann.product == "insar_displacement":
-            raise UnsupportedProductError(
-                "displacement time series are not ingested; announce the velocity product "
-                "(insar_velocity) derived from it")
         policy = self.settings.policy
+        if ann.product == "insar_displacement":
+            with DiskArrays(self.work_dir) as disk:   # a map above the budget: memory maps
+                product, epochs = read_displacement(ann.location, ann.units, policy,
+                                                    ann.valid_at, disk)
+                plan = self._plan_velocity(ann, product)
+            plan.summary = f"velocity fitted to {epochs} epochs; {plan.summary}"
+            return plan
         with open_raster(ann.location, policy, valid_at=ann.valid_at) as source:
             location = source.meta.location
+            above = source.meta.height * source.meta.width > policy.max_read_cells
+            if ann.product == "rainfall_observed" and above:
+                # above the budget: a lazy dask grid, read chunk by chunk while the file is open
+                return self._plan_product(ann, lazy_grid(source, policy.chunk_cells), location)
+            if ann.product == "insar_velocity" and above:
+                with DiskArrays(self.work_dir) as disk:
+                    product = read_velocity_in_blocks(lazy_grid(source, policy.chunk_cells),
+                                                      location, ann.units, policy, disk)
+                    return self._plan_velocity(ann, product)
             grid = source.read(max_cells=policy.max_read_cells)
+        return self._plan_product(ann, grid, location)
+
+    def _plan_velocity(self, ann: RasterAnnouncement, product: VelocityProduct) -> Plan:
+        return plan_velocity(product, product_name=ann.product, valid_at=ann.valid_at,
+                             points=self._points(), insar_params=self.settings.insar,
+                             match_params=self.settings.match, now=self.clock())
+
+    def _plan_product(self, ann: RasterAnnouncement, grid: RasterGrid, location: str) -> Plan:
+        policy = self.settings.policy
         now = self.clock()
         if ann.product in ("rainfall_observed", "rainfall_forecast"):
             ctx = RainfallContext(
                 config=self.settings.nowcast, paths=self.paths, points=self._points(),
                 boundaries=self.boundaries, readings_topic=self.topics.readings,
-                state=self._rain_state(),
-                susceptibility=load_susceptibility(self.paths.susceptibility), now=now)
+                state=self._rain_state(in_blocks=is_lazy(grid.data)),
+                susceptibility=load_susceptibility(self.paths.susceptibility), now=now,
+                climatology=self._climatology())
             step = plan_observed if ann.product == "rainfall_observed" else plan_forecast
             return step(ann, grid, location, ctx)
         if ann.product == "insar_velocity":
-            product = read_velocity(grid, location, ann.units, policy)
-            return plan_velocity(product, product_name=ann.product, valid_at=ann.valid_at,
-                                 points=self._points(), insar_params=self.settings.insar,
-                                 match_params=self.settings.match, now=now)
+            return self._plan_velocity(ann, read_velocity(grid, location, ann.units, policy))
         if ann.product == "susceptibility":
             return plan_susceptibility(from_index(grid, ann.units, location),
                                        self.paths.susceptibility)
@@ -240,7 +283,30 @@ class RasterHandler:
                 return load_points(session)
         return self._retrying(read, "reading the risk-point registry")
 
-    def _rain_state(self) -> RainState | None:
+    def _climatology(self) -> Climatology | None:
+        """The configured percentile grid, read once per change of the file."""
+        path = self.settings.percentile_file
+        if path is None:
+            return None
+        try:
+            stamp = (str(path), path.stat().st_mtime_ns)
+            if self._percentiles is None or self._percentiles[0] != stamp:
+                policy = self.settings.policy.model_copy(update={
+                    "allowed_roots": (path.resolve().parent,), "territory": None})
+                grid = read_raster(path, policy)
+                self._percentiles = (stamp, Climatology(grid.data, GridRef.of(grid), str(path)))
+        except (OSError, RasterError) as exc:
+            # a broken climatology must not cost the readings: the single value stands in
+            log.error("%s: percentile grid %s unusable (%s); the nowcast uses the configured "
+                      "value", STAGE, path, exc)
+            return None
+        return self._percentiles[1]
+
+    def _rain_state(self, *, in_blocks: bool = False) -> RainState | None:
+        """The rain state of in-memory grids, or (``in_blocks``) the on-disk one of grids
+        above the budget."""
+        if in_blocks:
+            return load_chunked_state(self.paths)
         arrays = load_arrays(self.paths.rain_state)
         return None if arrays is None else RainState.from_arrays(arrays)
 

@@ -15,7 +15,11 @@ For one poll() batch it
    the reading is screened (duplicate, spike, stuck) and added to its
    series' state; the series is judged (velocity, acceleration, tangent
    angle, inverse-velocity forecast, absolute thresholds); the point is
-   fused (corroboration, hold times, sensor health);
+   fused (corroboration, hold times, sensor health). Rain readings (gauges and
+   the rainfall grid's derived readings) are judged against intensity-duration
+   thresholds and antecedent rainfall (``streams.scorer_rain``) and stand in
+   the fusion for what rain means next to the point's deformation
+   (``warning_models.rainfall_fusion``);
 4. after the rounds, points whose sensors all fell silent before the newest
    event time of their partition are fused at the moment they fell silent
    (status ``no_data``: their level is kept, never read as "no hazard");
@@ -56,6 +60,7 @@ from streams.scorer_evidence import build_assessments
 from streams.scorer_state import EMPTY
 from streams.topics import Topics
 from streams.worker import Outbound, ProgressCallback, Worker
+from warning_models.rainfall_fusion import RainfallScoringConfig
 from warning_models.site_batch import MODEL_NAME
 from warning_models.site_params import SiteModelConfig
 from warning_models.thresholds import VelocityParameters, VelocityThresholds
@@ -96,14 +101,18 @@ class Scorer:
         config: thresholds, per-point parameters and settings of the site
             model (default: national defaults).
         emit: "changes" (level, status or alarms changed) or "every_reading".
+        rainfall: the rainfall model (regional intensity-duration thresholds,
+            antecedent rainfall) and how rain fuses with deformation
+            (``warning_models.rainfall_fusion``; default: Caine 1980).
     """
 
     def __init__(self, known_points: Mapping[str, Any] | None = None,
-                 config: SiteModelConfig | None = None, *, emit: Emit = "changes") -> None:
+                 config: SiteModelConfig | None = None, *, emit: Emit = "changes",
+                 rainfall: RainfallScoringConfig | None = None) -> None:
         self.config = config or SiteModelConfig()
         self.decoder = ReadingDecoder(known_points)
         self.index = self.decoder.index
-        self.engine = SiteEngine(self.index, self.config)
+        self.engine = SiteEngine(self.index, self.config, rainfall)
         self.model_name = MODEL_NAME
         self.model_version = self.engine.version
         self.emit = emit
@@ -294,6 +303,7 @@ class Scorer:
         engine = self.engine
         slots = engine.series.slots_of_partitions([partition], self.index.n_series)
         arrays = engine.series.export(slots, self.index)
+        arrays.update(engine.rain.export(slots, self.index))
         points = np.unique(self.index.series_point[slots]).astype(np.int64)
         arrays.update(engine.points.export(points, self.index.point_ids))
         clock = self.partition_clock.get(partition, EMPTY)
@@ -323,6 +333,7 @@ class Scorer:
         points = np.fromiter((self.index.point_index(str(p)) for p in arrays["p_point_id"]),
                              dtype=np.int64, count=len(arrays["p_point_id"]))
         engine.sync()
+        engine.rain.load(arrays, slots, self.index)
         engine.points.load(arrays, points)
         clock = int(np.asarray(arrays.get("partition_clock", [EMPTY]))[0])
         if clock != EMPTY:
@@ -339,6 +350,7 @@ class Scorer:
         if slots.size:
             points = np.unique(self.index.series_point[slots]).astype(np.int64)
             engine.series.reset(slots)
+            engine.rain.reset(slots, self.index)
             engine.points.reset(points)
         for p in partitions:
             self.partition_clock.pop(p, None)
@@ -422,7 +434,8 @@ def scorer_worker(*, config: KafkaConfig, topics: Topics, known_points: KnownPoi
                   thresholds: VelocityThresholds | None = None,
                   parameters: VelocityParameters | None = None,
                   refresh_seconds: float = 30.0, checkpoint_interval_s: float = 30.0,
-                  emit: Emit = "changes") -> Worker:
+                  emit: Emit = "changes",
+                  rainfall_config: RainfallScoringConfig | None = None) -> Worker:
     """The scorer worker, ready to ``run()`` (blocks until ``stop`` is set).
 
     Args:
@@ -439,9 +452,11 @@ def scorer_worker(*, config: KafkaConfig, topics: Topics, known_points: KnownPoi
             parameters); ``thresholds`` and ``parameters`` (the first velocity
             model's arguments) are still accepted: they set the absolute
             thresholds and the default kinematics window.
+        rainfall_config: the rainfall model and its fusion with deformation
+            (``warning_models.rainfall_fusion``).
     """
     scorer = Scorer(known_points(), config=merge_legacy(site_config, thresholds, parameters),
-                    emit=emit)
+                    emit=emit, rainfall=rainfall_config)
     handler = ScorerHandler(scorer, topics, known_points, refresh_seconds)
     handler._refreshed = time.monotonic()
     return Worker(name=STAGE, config=config, group=group, topics=[topics.readings],

@@ -12,6 +12,13 @@ sensor with the numbers behind it:
   source, the velocity, its standard error and the acceleration), and
   ``inverse_velocity`` once α has passed the gate (hours to failure,
   predicted failure time and interval, fit size and r²);
+- for rain series (gauges and the rainfall grid's derived readings)
+  ``rainfall_intensity_duration``: the largest ratio of observed to
+  threshold intensity over the accumulation windows, its duration, the
+  accumulations, the effective antecedent rainfall P_e, the threshold
+  used, whether the series was the point's selected rain source or a grid
+  sample set aside for a fresh gauge, and the level it stood for next to the
+  deformation (``warning_models.rainfall_fusion``);
 - ``sensor_offline`` / ``sensor_stuck`` for sensors that are silent or
   stuck: an alarm of its own kind, never a silent absence.
 
@@ -30,6 +37,7 @@ from streams.schemas import Assessment, Indicator
 from streams.scorer_engine import ABSOLUTE, V_BAR_SOURCES, SiteEngine
 from streams.scorer_state import EMPTY, KINDS
 from warning_models.levels import LEVEL_LABELS
+from warning_models.rainfall_fusion import ROLES
 from warning_models.site_fusion import RULES, STATUSES
 from warning_models.site_params import ParamRow
 
@@ -137,6 +145,8 @@ def _series_indicators(engine: SiteEngine, slot: int, p: ParamRow, silent: bool,
                 "standard_error": float(st.velocity_se[slot]),
                 "acceleration_per_day": float(st.acceleration[slot])}
                 if engine.rate_kind[KINDS.index(kind)] else {})}))
+    if kind == "rain_gauge":
+        out.append(_rainfall(engine, slot, common, usable, observed))
     if engine.displacement[KINDS.index(kind)]:
         source = V_BAR_SOURCES[int(st.v_bar_source[slot])]
         angles = np.array([p["angle_blue"], p["angle_yellow"], p["angle_orange"],
@@ -188,3 +198,48 @@ def _inverse_velocity(engine: SiteEngine, slot: int, p: ParamRow, common: dict, 
         predicted_failure_at=_seconds(float(st.iv_tf[slot])) if reported else None,
         predicted_failure_lower=_seconds(float(st.iv_lo[slot])) if reported else None,
         predicted_failure_upper=_seconds(float(st.iv_hi[slot])) if reported else None)
+
+
+def _rainfall(engine: SiteEngine, slot: int, common: dict, usable: bool,
+              observed: datetime) -> Indicator:
+    rain = engine.rain
+    r = int(rain.rows(np.asarray([slot]), engine.index, create=False)[0])
+    if r < 0:
+        return Indicator(**common, name="rainfall_intensity_duration", value=0.0,
+                         unit="ratio", level="none", valid=False, observed_at=observed,
+                         rule="no rain accumulated yet")
+    params = rain.models[int(rain.model[r])]
+    bounds = params.ratio_bounds.as_array()
+    level, ratio = int(rain.level[r]), float(rain.ratio[r])
+    role = ROLES[int(rain.role[r])]
+    contribution = int(rain.contribution[r])
+    source = "rainfall grid" if rain.grid[r] else "gauge"
+    if level < 0:
+        rule = "no accumulation window with data yet"
+    else:
+        rule = (_rule_text(f"{source}: intensity {rain.intensity[r]:.3g} mm/h over "
+                           f"{rain.duration_h[r]:g} h / {params.threshold.name} threshold "
+                           f"{rain.threshold[r]:.3g} mm/h =", ratio, "", level, bounds)
+                + f"; {role.replace('_', ' ')}, stands for {_label(contribution)} next to "
+                  f"the deformation")
+    numbers = {f"accumulation_{w:g}h_mm": float(a) for w, a in zip(rain.windows, rain.acc[r],
+                                                                    strict=True)}
+    numbers.update({
+        "duration_h": float(rain.duration_h[r]), "intensity_mm_per_h": float(rain.intensity[r]),
+        "threshold_mm_per_h": float(rain.threshold[r]),
+        "threshold_alpha": params.threshold.alpha, "threshold_beta": params.threshold.beta,
+        "effective_rainfall_mm": float(rain.p_e[r]), "antecedent_k": params.antecedent.k,
+        "antecedent_days": float(params.antecedent.days),
+        "level_intensity_duration": float(rain.level_id[r]),
+        "level_effective_rainfall": float(rain.level_pe[r]),
+        "selected": float(rain.role[r] == 1), "grid_sample": float(rain.grid[r]),
+        "contribution_level": float(contribution)})
+    # no data (NaN) is left out: JSON has no NaN
+    numbers = {name: value for name, value in numbers.items() if np.isfinite(value)}
+    return Indicator(
+        **common, name="rainfall_intensity_duration",
+        value=ratio if np.isfinite(ratio) else 0.0, unit="ratio",
+        level=_label(level), thresholds=dict(zip(LEVEL_NAMES, bounds.tolist(), strict=True)),
+        window_hours=float(rain.duration_h[r]) if level >= 0 else None,
+        valid=level >= 0 and usable and rain.role[r] == 1, observed_at=observed, rule=rule,
+        numbers=numbers)

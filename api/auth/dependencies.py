@@ -96,6 +96,7 @@ def _requirement(permission: Permission):
 
 require_read = _requirement(Permission.read)
 require_act = _requirement(Permission.act)
+require_review = _requirement(Permission.review)
 require_reports = _requirement(Permission.reports)
 require_publish = _requirement(Permission.publish_readings)
 

@@ -1,17 +1,18 @@
 """Roles, what each may do, and the provincial scope.
 
-=====================  ====  ===  =======  ========  ======================================
-role                   read  act  reports  readings  scope
-=====================  ====  ===  =======  ========  ======================================
-national_officer       yes   yes  yes      yes       the whole country
-provincial_officer     yes   yes  yes      no        its provinces (one or more adcodes)
-analyst                yes   no   yes      no        the country, or the provinces given
-responder              yes   no   no       no        the country, or the provinces given
-sensor_gateway         no    no   no       yes       -
-=====================  ====  ===  =======  ========  ======================================
+=====================  ====  ===  ======  =======  ========  ==================================
+role                   read  act  review  reports  readings  scope
+=====================  ====  ===  ======  =======  ========  ==================================
+national_officer       yes   yes  yes     yes      yes       the whole country
+provincial_officer     yes   yes  yes     yes      no        its provinces (one or more adcodes)
+analyst                yes   no   yes     yes      no        the country, or the provinces given
+responder              yes   no   no      no       no        the country, or the provinces given
+sensor_gateway         no    no   no      no       yes       -
+=====================  ====  ===  ======  =======  ========  ==================================
 
 "read" is risk points, warnings and the live push; "act" is raising warnings
-and acting on them. A scoped user sees and acts on the warnings that concern
+and acting on them; "review" is accepting or rejecting the candidate risk
+areas that InSAR finds (remote-sensing analysts' work, and officers'). A scoped user sees and acts on the warnings that concern
 its provinces: those at their points, and those near their borders
 (``store.jurisdictions``).
 """
@@ -36,14 +37,16 @@ class Role(StrEnum):
 class Permission(StrEnum):
     read = "read risk points and warnings"
     act = "act on warnings"
+    review = "accept or reject candidate areas"
     reports = "read reports"
     publish_readings = "publish readings"
 
 
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.national_officer: frozenset(Permission),
-    Role.provincial_officer: frozenset({Permission.read, Permission.act, Permission.reports}),
-    Role.analyst: frozenset({Permission.read, Permission.reports}),
+    Role.provincial_officer: frozenset({Permission.read, Permission.act, Permission.review,
+                                        Permission.reports}),
+    Role.analyst: frozenset({Permission.read, Permission.review, Permission.reports}),
     Role.responder: frozenset({Permission.read}),
     Role.sensor_gateway: frozenset({Permission.publish_readings}),
 }

@@ -4,26 +4,35 @@ The raster worker records them with their evidence; an analyst accepts one
 (it becomes a registered risk point, with the area's polygon, at a point
 guaranteed inside it, with province and county from the boundaries) or
 rejects it with a reason. Decisions are final: a second one answers 409.
+
+Scope: an area lies in the province of its representative point
+(``api.ogc.providers.candidate_areas``). Readers (every role but the
+gateway) see the areas of their provinces, national users all of them;
+analysts and officers decide (accept or reject), inside their provinces. Another
+province's area answers 403 with the reason, as do risk points and warnings.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.orm import Session
 
-from api.deps import PagingDep, SessionDep, SessionFactoryDep
+from api.auth.roles import Principal
+from api.deps import PagingDep, ProvinceQuery, Reader, Reviewer, SessionDep, SessionFactoryDep
 from api.errors import CandidateAreaDecided, CandidateAreaNotFound
 from api.geojson import feature_collection, point_feature
 from api.models import ErrorMessage
+from api.ogc.providers.candidate_areas import AreaPlace, area_feature, places
 from api.responses import GEOJSON, GeoJSONResponse, OrjsonResponse
 from geo.boundaries import Boundaries
 from geo.registry import HazardType, RiskPoint
 from store.db import session_scope
+from store.jurisdictions import province_adcodes
 from store.points import upsert_points
 from store.rasters import (
     ACCEPTED,
@@ -32,9 +41,9 @@ from store.rasters import (
     CandidateArea,
     CandidateAreaDecidedError,
     CandidateAreaNotFoundError,
+    candidate_areas_between,
     decide_candidate_area,
     get_candidate_area,
-    list_candidate_areas,
 )
 from store.read import get_point
 
@@ -68,58 +77,58 @@ class RejectArea(BaseModel):
     reason: Text = Field(description="why the area is not a hazard (required, kept for the record)")
 
 
-def area_feature(area: CandidateArea) -> dict[str, Any]:
-    return {
-        "type": "Feature",
-        "id": area.id,
-        "geometry": area.geometry,
-        "properties": {
-            "id": area.id, "status": area.status, "product": area.product,
-            "location": area.location, "valid_at": area.valid_at, "lon": area.lon,
-            "lat": area.lat, "area_m2": area.area_m2, "pixel_count": area.pixel_count,
-            "mean_velocity_mm_yr": area.mean_velocity_mm_yr,
-            "peak_velocity_mm_yr": area.peak_velocity_mm_yr, "evidence": area.evidence,
-            "created_at": area.created_at, "decided_at": area.decided_at,
-            "decision_reason": area.decision_reason, "point_id": area.point_id,
-        },
-    }
-
-
 @router.get("", response_class=GeoJSONResponse,
             responses={200: {"content": {GEOJSON: {}}}},
-            summary="Candidate areas as a GeoJSON FeatureCollection, newest product first")
+            summary="Candidate areas of the caller's provinces as a GeoJSON FeatureCollection, "
+                    "newest product first")
 def list_areas(
     request: Request,
     session: SessionDep,
+    user: Reader,
+    boundaries: BoundariesDep,
     page: PagingDep,
     status: Annotated[Literal["candidate", "accepted", "rejected", "all"], Query(
         description="candidate: awaiting a decision; accepted; rejected; all")] = CANDIDATE,
+    province: ProvinceQuery = None,
 ) -> GeoJSONResponse:
-    areas, total = list_candidate_areas(session, status=status, limit=page.limit,
-                                        offset=page.offset)
-    return GeoJSONResponse(feature_collection(request, [area_feature(a) for a in areas],
-                                              total=total, limit=page.limit, offset=page.offset))
+    if province is not None:
+        user.check_scope(province_adcodes(session, province) or [province], "read",
+                         "candidate areas")
+    areas = candidate_areas_between(session, status=status)
+    found = [(a, p) for a, p in zip(areas, places(areas, boundaries), strict=True)
+             if p.in_scope(user.scope) and (province is None or p.matches_province(province))]
+    shown = found[page.offset:page.offset + page.limit]
+    return GeoJSONResponse(feature_collection(request, [area_feature(a, p) for a, p in shown],
+                                              total=len(found), limit=page.limit,
+                                              offset=page.offset))
 
 
 @router.get("/{area_id}", response_class=GeoJSONResponse,
             responses={200: {"content": {GEOJSON: {}}},
+                       403: {"model": ErrorMessage, "description": "outside the caller's "
+                                                                   "provinces"},
                        404: {"model": ErrorMessage, "description": "no such area"}},
-            summary="One candidate area with its evidence")
-def read_area(session: SessionDep, area_id: AreaId) -> GeoJSONResponse:
+            summary="One candidate area with its evidence and place")
+def read_area(session: SessionDep, user: Reader, boundaries: BoundariesDep,
+              area_id: AreaId) -> GeoJSONResponse:
     area = get_candidate_area(session, area_id)
     if area is None:
         raise CandidateAreaNotFound(area_id)
-    return GeoJSONResponse(area_feature(area))
+    place = _check_area_scope(user, area, boundaries, "read")
+    return GeoJSONResponse(area_feature(area, place))
 
 
 @router.post("/{area_id}/accept", response_class=OrjsonResponse, status_code=201,
-             responses={404: {"model": ErrorMessage, "description": "no such area"},
+             responses={403: {"model": ErrorMessage, "description": "neither an officer "
+                                                                  "nor an analyst, or outside "
+                                                                  "its provinces"},
+                        404: {"model": ErrorMessage, "description": "no such area"},
                         409: {"model": ErrorMessage, "description": "already decided"}},
              summary="Accept an area: register it as a risk point")
-def accept_area(sessions: SessionFactoryDep, boundaries: BoundariesDep, area_id: AreaId,
-                body: AcceptArea) -> OrjsonResponse:
+def accept_area(sessions: SessionFactoryDep, user: Reviewer, boundaries: BoundariesDep,
+                area_id: AreaId, body: AcceptArea) -> OrjsonResponse:
     with _decision(area_id), session_scope(sessions, write_lock=True) as session:
-        area = _pending(session, area_id)
+        area = _pending(session, area_id, user, boundaries)
         where = boundaries.assign([area.lon], [area.lat])
         point = RiskPoint(
             id=f"insar-{area.id}", name=body.name, hazard_type=body.hazard_type, lon=area.lon,
@@ -130,26 +139,41 @@ def accept_area(sessions: SessionFactoryDep, boundaries: BoundariesDep, area_id:
         upsert_points(session, [point])
         decided = decide_candidate_area(session, area_id, status=ACCEPTED, point_id=point.id)
         view = get_point(session, point.id)
-    return OrjsonResponse({"candidate_area": area_feature(decided),
+    return OrjsonResponse({"candidate_area": area_feature(decided, places([decided], boundaries)[0]),
                            "risk_point": point_feature(view)}, status_code=201)
 
 
 @router.post("/{area_id}/reject", response_class=GeoJSONResponse,
-             responses={404: {"model": ErrorMessage, "description": "no such area"},
+             responses={403: {"model": ErrorMessage, "description": "neither an officer "
+                                                                  "nor an analyst, or outside "
+                                                                  "its provinces"},
+                        404: {"model": ErrorMessage, "description": "no such area"},
                         409: {"model": ErrorMessage, "description": "already decided"},
                         422: {"description": "no reason given"}},
              summary="Reject an area, with the reason")
-def reject_area(sessions: SessionFactoryDep, area_id: AreaId, body: RejectArea) -> GeoJSONResponse:
+def reject_area(sessions: SessionFactoryDep, user: Reviewer, boundaries: BoundariesDep,
+                area_id: AreaId, body: RejectArea) -> GeoJSONResponse:
     with _decision(area_id), session_scope(sessions, write_lock=True) as session:
-        _pending(session, area_id)
+        area = _pending(session, area_id, user, boundaries)
         decided = decide_candidate_area(session, area_id, status=REJECTED, reason=body.reason)
-    return GeoJSONResponse(area_feature(decided))
+    return GeoJSONResponse(area_feature(decided, places([area], boundaries)[0]))
 
 
-def _pending(session: Session, area_id: str) -> CandidateArea:
+def _check_area_scope(user: Principal, area: CandidateArea, boundaries: Boundaries,
+                      verb: str) -> AreaPlace:
+    """The area's place; 403 (with the reason) when it lies outside the caller's provinces."""
+    place = places([area], boundaries)[0]
+    user.check_scope([place.province_adcode] if place.province_adcode else [], verb,
+                     "candidate areas")
+    return place
+
+
+def _pending(session: Session, area_id: str, user: Principal,
+             boundaries: Boundaries) -> CandidateArea:
     area = get_candidate_area(session, area_id)
     if area is None:
         raise CandidateAreaNotFound(area_id)
+    _check_area_scope(user, area, boundaries, "decide on")
     if area.status != CANDIDATE:
         raise CandidateAreaDecided(f"candidate area {area_id} was already {area.status}"
                                    + (f" as risk point {area.point_id}" if area.point_id else ""))

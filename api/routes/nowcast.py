@@ -6,6 +6,12 @@ selects the nowcast computed from the latest rainfall forecast instead of
 observed rain. Tiles carry an ETag naming the grid version, so browsers and
 proxies revalidate cheaply (304) and never show a stale grid for longer than
 ``max-age``.
+
+Scope: county summaries are per province; a scoped caller (provincial
+officer, or an analyst or responder given provinces) gets the counties of
+its provinces, and asking for another province is a 403 with the reason.
+Tiles and the COG show the whole regional grid to every reader: rain knows
+no borders, and the neighbouring picture is what an officer watches coming.
 """
 
 from __future__ import annotations
@@ -18,12 +24,13 @@ from fastapi.requests import HTTPConnection
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-from api.deps import ProvinceQuery, SessionDep
+from api.deps import ProvinceQuery, Reader, SessionDep
 from api.errors import NowcastNotAvailable, TileNotFound
 from api.models import ErrorMessage
 from api.nowcast_grids import NowcastGrids
 from api.params import parse_level
 from api.responses import OrjsonResponse
+from geo.boundaries import Boundaries, UnknownProvinceError
 from geo.tiles import empty_tile, render_tile
 from store.rasters import CountySummary, NowcastRun, latest_nowcast_run, nowcast_counties
 from warning_models.levels import Level
@@ -123,10 +130,13 @@ def nowcast_cog(grids: NowcastGridsDep, kind: KindQuery = "observed") -> FileRes
 
 
 @router.get("/nowcast/counties", response_class=OrjsonResponse,
-            responses={200: {"model": NowcastCounties}},
-            summary="Per-county summaries of the newest nowcast")
+            responses={200: {"model": NowcastCounties},
+                       403: {"model": ErrorMessage,
+                             "description": "a province outside the caller's provinces"}},
+            summary="Per-county summaries of the newest nowcast, in the caller's provinces")
 def nowcast_county_summaries(
     session: SessionDep,
+    user: Reader,
     kind: KindQuery = "observed",
     province: ProvinceQuery = None,
     min_level: Annotated[str | None, Query(
@@ -135,11 +145,23 @@ def nowcast_county_summaries(
         examples=["orange", "II"])] = None,
 ) -> OrjsonResponse:
     floor = None if min_level is None else int(parse_level("min_level", min_level))
+    if province is not None:
+        user.check_scope([_province_adcode(province)], "read", "nowcast summaries")
     run = latest_nowcast_run(session, kind)
     counties = [] if run is None else nowcast_counties(session, run.id, province=province,
                                                        min_level=floor)
+    scope = user.scope
+    counties = [c for c in counties if scope is None or c.province_adcode in scope]
     return OrjsonResponse({"kind": kind, "run": None if run is None else _run_json(run),
                            "counties": [_county_json(c) for c in counties]})
+
+
+def _province_adcode(province: str) -> str:
+    """The adcode of a province named or coded as the boundaries know it (else as given)."""
+    try:
+        return Boundaries.load().province(province).adcode
+    except UnknownProvinceError:
+        return province
 
 
 def _run_json(run: NowcastRun) -> dict:

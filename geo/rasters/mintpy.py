@@ -108,6 +108,30 @@ class MintPySource(RasterSource):
         invalid = None if self._nodata is None else values == self._nodata
         return to_float(values, invalid)
 
+    @property
+    def epochs(self) -> list[datetime | None]:
+        """Acquisition dates of a 3-D dataset (MintPy's ``date``), [] for a 2-D one."""
+        if self._dset.ndim != 3:
+            return []
+        dates = self._file["date"][:] if "date" in self._file else []
+        if len(dates) != self._dset.shape[0]:
+            raise RasterLayoutError(f"{self.meta.location}: {self._dset.shape[0]} epochs but "
+                                    f"{len(dates)} dates")
+        return [parse_time(d) for d in dates]
+
+    def read_epochs(self, window: Window) -> np.ndarray:
+        """Every epoch of ``window`` of a 3-D dataset: (epochs, rows, cols), NaN for no data."""
+        if self._dset.ndim != 3:
+            raise RasterLayoutError(f"{self.meta.location}: {self.meta.variable} has no epochs")
+        r0, c0 = int(window.row_off), int(window.col_off)
+        rows, cols = slice(r0, r0 + int(window.height)), slice(c0, c0 + int(window.width))
+        try:
+            values = self._dset[:, rows, cols]
+        except (OSError, ValueError) as exc:
+            raise CorruptRasterError(f"{self.meta.location}: cannot read {window}: {exc}") from exc
+        invalid = None if self._nodata is None else values == self._nodata
+        return to_float(values, invalid)
+
     def close(self) -> None:
         self._file.close()
 

@@ -47,8 +47,9 @@ class RasterPolicy(BaseModel):
     allowed_roots: local rasters must resolve inside one of these folders.
     remote_schemes: URL schemes handed to rasterio untouched (GeoTIFF/COG only).
     max_cells: largest declared size accepted at all (rows x cols).
-    max_read_cells: largest grid read into memory at once; larger rasters can
-        still be sampled window by window.
+    max_read_cells: largest grid read into memory at once (the memory budget);
+        larger rasters are sampled window by window or processed as dask arrays
+        in chunks of about ``chunk_cells`` cells (``geo.rasters.chunked``).
     territory: (west, south, east, north) in degrees, or a polygon in
         EPSG:4326 (e.g. ``Boundaries.load().territory``); None disables the check.
     """
@@ -59,6 +60,7 @@ class RasterPolicy(BaseModel):
     remote_schemes: tuple[str, ...] = ("s3",)
     max_cells: Annotated[int, Field(gt=0)] = 5_000_000_000     # China at 0.001 deg: 2.2e9
     max_read_cells: Annotated[int, Field(gt=0)] = 200_000_000
+    chunk_cells: Annotated[int, Field(gt=0)] = 1 << 22                 # 32 MiB of float64
     territory: Bounds | BaseGeometry | None = CHINA_BOUNDS
 
     @field_validator("allowed_roots")

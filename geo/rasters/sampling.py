@@ -47,7 +47,11 @@ def sample_points(raster: RasterSource | RasterGrid, lon: np.ndarray, lat: np.nd
     rows, cols = cell_indices(transform, shape, x, y)
     out = np.full(rows.size, np.nan)
     inside = np.flatnonzero(rows >= 0)
-    if isinstance(raster, RasterGrid):
+    if isinstance(raster, RasterGrid) and not isinstance(raster.data, np.ndarray):
+        from geo.rasters.chunked import sample_lazy  # a dask grid above the memory budget
+
+        out[inside] = sample_lazy(raster.data, rows[inside], cols[inside])
+    elif isinstance(raster, RasterGrid):
         out[inside] = raster.data[rows[inside], cols[inside]]
     else:
         _sample_chunked(raster, rows[inside], cols[inside], inside, out, chunk_cells)

@@ -12,6 +12,7 @@ from shapely.geometry import shape
 from geo.boundaries import Boundaries
 from store.db import make_engine, session_factory, session_scope
 from store.rasters import CANDIDATE, CandidateArea, add_candidate_areas
+from tests.api.seed import bearer
 
 NOW = datetime(2026, 7, 1, 8, 0, tzinfo=UTC)
 # A thin L-shaped area near Wenchuan: its centroid lies outside it, a representative point not.
@@ -102,3 +103,71 @@ def test_accept_checks_its_body_and_the_area(client, areas):
     assert client.post("/candidate-areas/area-l/accept",
                        json={"hazard_type": "landslide"}).status_code == 422
     assert client.get("/candidate-areas/area-l").json()["properties"]["status"] == CANDIDATE
+
+
+YUNNAN_SQUARE = {"type": "Polygon", "coordinates": [[
+    [102.70, 25.05], [102.72, 25.05], [102.72, 25.07], [102.70, 25.07], [102.70, 25.05]]]}
+
+
+@pytest.fixture
+def two_provinces(seeded_url: str, areas: list[str]) -> list[str]:
+    """area-l and area-sq in Sichuan, area-yn in Yunnan (Kunming)."""
+    engine = make_engine(seeded_url)
+    with session_scope(session_factory(engine)) as session:
+        add_candidate_areas(session, [area("area-yn", YUNNAN_SQUARE, -20.0)])
+    engine.dispose()
+    return [*areas, "area-yn"]
+
+
+@pytest.mark.parametrize(("user", "visible"), [
+    ("national", ["area-l", "area-sq", "area-yn"]),
+    ("analyst", ["area-l", "area-sq", "area-yn"]),
+    ("responder", ["area-l", "area-sq", "area-yn"]),
+    ("sichuan", ["area-l", "area-sq"]),
+    ("yunnan", ["area-yn"]),
+])
+def test_each_reader_lists_the_areas_of_its_provinces(api, two_provinces, user, visible):
+    body = api.get("/candidate-areas", headers=bearer(user)).json()
+    assert sorted(f["id"] for f in body["features"]) == visible
+    assert body["numberMatched"] == len(visible)
+    assert {f["properties"]["province_adcode"] for f in body["features"]} <= {"510000", "530000"}
+
+
+def test_another_provinces_area_is_a_403_with_the_reason(api, two_provinces):
+    sichuan = bearer("sichuan")
+    response = api.get("/candidate-areas/area-yn", headers=sichuan)
+    assert response.status_code == 403
+    assert response.json()["detail"] == ("provincial officer of 510000 may not read candidate "
+                                         "areas of 530000")
+    assert api.get("/candidate-areas/area-l", headers=sichuan).status_code == 200
+    denied = api.get("/candidate-areas?province=530000", headers=sichuan)
+    assert denied.status_code == 403 and "530000" in denied.json()["detail"]
+    assert api.get("/candidate-areas?province=510000", headers=sichuan).json()[
+        "numberMatched"] == 2
+    reject = api.post("/candidate-areas/area-yn/reject", headers=sichuan,
+                      json={"reason": "not ours to judge"})
+    assert reject.status_code == 403 and "may not decide on candidate areas of 530000" in \
+        reject.json()["detail"]
+    accept = api.post("/candidate-areas/area-yn/accept", headers=sichuan,
+                      json={"name": "X", "hazard_type": "landslide"})
+    assert accept.status_code == 403
+    assert api.get("/candidate-areas/area-yn", headers=bearer("national")).json()[
+        "properties"]["status"] == CANDIDATE
+    accepted = api.post("/candidate-areas/area-yn/accept", headers=bearer("yunnan"),
+                        json={"name": "Kunming slope", "hazard_type": "landslide"})
+    assert accepted.status_code == 201
+    assert accepted.json()["candidate_area"]["properties"]["province"] == "云南省"
+
+
+def test_analysts_decide_and_responders_only_read(api, two_provinces):
+    assert api.get("/candidate-areas/area-yn", headers=bearer("responder")).status_code == 200
+    refused = api.post("/candidate-areas/area-sq/reject", headers=bearer("responder"),
+                       json={"reason": "looks like a quarry"})
+    assert refused.status_code == 403
+    assert "may not accept or reject candidate areas" in refused.json()["detail"]
+    rejected = api.post("/candidate-areas/area-sq/reject", headers=bearer("analyst"),
+                        json={"reason": "looks like a quarry"})
+    assert rejected.status_code == 200 and rejected.json()["properties"]["status"] == "rejected"
+    accepted = api.post("/candidate-areas/area-yn/accept", headers=bearer("analyst"),
+                        json={"name": "Kunming slope", "hazard_type": "landslide"})
+    assert accepted.status_code == 201

@@ -19,6 +19,7 @@ from store.db import make_engine, session_factory, session_scope
 from store.points import upsert_points
 from streams.raster_worker import RasterHandler
 from streams.topics import Topics
+from tests.api.seed import bearer
 from tests.streams.raster_scenarios import (
     announcement,
     point,
@@ -132,3 +133,21 @@ def test_county_summaries_with_province_and_level_filters(client, nowcast):
                                             if c["province_adcode"] == "510000"])
     bad = client.get("/nowcast/counties", params={"min_level": "purple"})
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "min_level"]
+
+
+def test_county_summaries_are_scoped_to_the_callers_provinces(api, nowcast):
+    national = api.get("/nowcast/counties", headers=bearer("national")).json()["counties"]
+    provinces = {c["province_adcode"] for c in national}
+    assert {"510000", "500000"} <= provinces          # the grid reaches into Chongqing
+    sichuan = api.get("/nowcast/counties", headers=bearer("sichuan")).json()["counties"]
+    assert sichuan == [c for c in national if c["province_adcode"] == "510000"]
+    assert api.get("/nowcast/counties", headers=bearer("yunnan")).json()["counties"] == [
+        c for c in national if c["province_adcode"] == "530000"]
+    assert api.get("/nowcast/counties", headers=bearer("analyst")).json()["counties"] == national
+    for province in ("500000", "重庆市", "Chongqing"):
+        denied = api.get("/nowcast/counties", headers=bearer("sichuan"),
+                         params={"province": province})
+        assert denied.status_code == 403
+        assert denied.json()["detail"] == ("provincial officer of 510000 may not read nowcast "
+                                           "summaries of 500000")
+    assert api.get("/nowcast/counties", headers=bearer("gateway")).status_code == 403

@@ -22,6 +22,7 @@ from geowarn.settings import Settings
 from store.db import make_engine, session_factory
 from store.migrate import upgrade
 from store.read import BBox
+from tests.api.area_seed import seed_areas
 from tests.api.seed import bearer, seed
 from tests.conftest import POSTGRES_ADMIN_URL
 
@@ -49,6 +50,7 @@ def seeded_once(request: pytest.FixtureRequest,
     upgrade(url)
     engine = make_engine(url)
     seed(engine)
+    seed_areas(engine)
     engine.dispose()
     yield url
     if request.param == "postgres":
@@ -109,7 +111,10 @@ def test_collections_are_listed_with_items_links_and_extents(api: TestClient) ->
     warned = described["warnings"]["extent"]
     assert warned["spatial"]["bbox"] == [[102.5, 25.0, 103.6, 31.0]]
     assert warned["temporal"]["interval"] == [["2026-06-20T00:00:00+00:00", None]]
-    assert "extent" not in described["candidate_areas"]
+    assert described["candidate_areas"]["extent"]["spatial"]["bbox"] == [
+        [102.7, 25.05, 103.56, 31.46]]
+    assert described["candidate_areas"]["extent"]["temporal"]["interval"] == [
+        ["2026-06-15T08:00:00+00:00", "2026-07-01T08:00:00+00:00"]]
 
 
 def test_items_are_a_geojson_page_with_counts_and_a_time_stamp(api: TestClient) -> None:
@@ -164,7 +169,16 @@ def test_paging_links_keep_the_filters(api: TestClient) -> None:
     ("warnings", {"point_id": "P2"}, ["W2"]),
     ("warnings", {"bbox": "102,24,103,26"}, ["W3"]),
     ("warnings", {"hazard_type": "debris_flow"}, []),
-    ("candidate_areas", {}, []),
+    ("candidate_areas", {}, ["AS1", "AY1", "AS2"]),
+    ("candidate_areas", {"status": "candidate"}, ["AS1", "AS2"]),
+    ("candidate_areas", {"status": "rejected"}, ["AY1"]),
+    ("candidate_areas", {"province": "云南省"}, ["AY1"]),
+    ("candidate_areas", {"province": "510000", "status": "candidate"}, ["AS1", "AS2"]),
+    ("candidate_areas", {"bbox": "103.52,31.45,104,32"}, ["AS1"]),   # meets the L's box only
+    ("candidate_areas", {"bbox": "102,24,103,31"}, ["AY1", "AS2"]),
+    ("candidate_areas", {"product": "insar_displacement"}, []),
+    ("candidate_areas", {"datetime": "2026-06-15T08:00:00Z"}, ["AS2"]),
+    ("candidate_areas", {"datetime": "2026-06-20T00:00:00Z/.."}, ["AS1", "AY1"]),
 ])
 def test_property_and_box_filters(api: TestClient, collection: str, query: dict,
                                   expected: list[str]) -> None:
@@ -209,6 +223,8 @@ def test_datetime_keeps_the_warnings_in_force_then(api: TestClient, datetime: st
     ("/ogc/collections/warnings/items", {"status": "pending"}, "status"),
     ("/ogc/collections/warnings/items", [("point_id", "P1"), ("point_id", "P2")], "point_id"),
     ("/ogc/collections/warnings/items", {"f": "html"}, "f"),
+    ("/ogc/collections/candidate_areas/items", {"status": "maybe"}, "status"),
+    ("/ogc/collections/candidate_areas/items", {"datetime": "soon"}, "datetime"),
     ("/ogc", {"f": "xml"}, "f"),
 ])
 def test_a_bad_parameter_is_a_400_with_an_ogc_exception_naming_it(
@@ -323,3 +339,28 @@ def test_a_provider_fills_a_collection_through_the_interface(sqlite_url: str) ->
         "risk_points", "candidate_areas"]
     assert client.get("/ogc/collections/warnings").status_code == 404
     engine.dispose()
+
+
+def test_candidate_area_pages_follow_next_links_and_carry_their_place(api: TestClient) -> None:
+    body = api.get("/ogc/collections/candidate_areas/items", params={"limit": 2}).json()
+    assert (ids(body), body["numberMatched"]) == (["AS1", "AY1"], 3)
+    following = api.get(links(body)["next"]["href"]).json()
+    assert ids(following) == ["AS2"] and "next" not in links(following)
+    feature = api.get("/ogc/collections/candidate_areas/items/AS1").json()
+    assert feature["geometry"]["type"] == "Polygon"
+    assert feature["properties"]["province_adcode"] == "510000"
+    assert feature["properties"]["county"] == "汶川县"
+    assert feature["properties"]["peak_velocity_mm_yr"] == -31.5
+
+
+@pytest.mark.parametrize(("user", "visible", "hidden"), [
+    ("sichuan", ["AS1", "AS2"], "AY1"),
+    ("yunnan", ["AY1"], "AS1"),
+])
+def test_a_provincial_officer_sees_the_candidate_areas_of_its_provinces(
+        app: FastAPI, user: str, visible: list[str], hidden: str) -> None:
+    officer = TestClient(app, headers=bearer(user))
+    body = officer.get("/ogc/collections/candidate_areas/items").json()
+    assert ids(body) == visible and body["numberMatched"] == len(visible)
+    assert officer.get(f"/ogc/collections/candidate_areas/items/{hidden}").status_code == 404
+    assert officer.get(f"/ogc/collections/candidate_areas/items/{visible[0]}").status_code == 200

@@ -25,7 +25,8 @@ from api.app import create_app
 from geowarn.settings import Settings
 from store.db import make_engine
 from store.migrate import upgrade
-from store.tables import RiskPointRow, WarningRow
+from store.tables import CandidateAreaRow, RiskPointRow, WarningRow
+from tests.api.area_seed import SICHUAN_AREAS, seed_areas
 from tests.api.seed import TOKENS, seed
 
 OGRINFO = shutil.which("ogrinfo")
@@ -40,6 +41,7 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     upgrade(url)
     engine = make_engine(url)
     seed(engine)
+    seed_areas(engine)
     engine.dispose()
     yield url
 
@@ -93,7 +95,8 @@ def database_counts(url: str) -> dict[str, int]:
     with Session(engine) as session:
         counts = {"risk_points": session.scalar(select(func.count()).select_from(RiskPointRow)),
                   "warnings": session.scalar(select(func.count()).select_from(WarningRow)),
-                  "candidate_areas": 0}
+                  "candidate_areas": session.scalar(
+                      select(func.count()).select_from(CandidateAreaRow))}
     engine.dispose()
     return counts
 
@@ -110,6 +113,7 @@ def test_ogrinfo_lists_every_collection_with_the_database_count(ogc_url: str,
     counts = [int(n) for n in re.findall(r"^Feature Count: (\d+)$", summary, flags=re.MULTILINE)]
     assert layers == list(COLLECTIONS)
     assert dict(zip(layers, counts, strict=True)) == database_counts(database)
+    assert database_counts(database)["candidate_areas"] == 3
     assert "Extent: (100.200000, 25.000000) - (106.500000, 31.000000)" in summary
 
 
@@ -146,3 +150,13 @@ def test_a_provincial_token_reads_its_provinces_only(ogc_url: str) -> None:
     done = run_ogrinfo(f"OAPIF:{ogc_url}", "risk_points", token=TOKENS["sichuan"])
     assert done.returncode == 0, done.stderr
     assert feature_ids(done.stdout) == ["P1", "P2"]
+
+
+def test_ogrinfo_reads_candidate_areas_with_their_polygons_and_scope(ogc_url: str) -> None:
+    output = ogrinfo("-where", "status = 'candidate'", f"OAPIF:{ogc_url}", "candidate_areas")
+    assert feature_ids(output) == ["AS1", "AS2"]
+    assert "POLYGON ((103.5 31.4,103.56 31.4,103.56 31.41," in output
+    assert "peak_velocity_mm_yr (Real) = -31.5" in output
+    done = run_ogrinfo(f"OAPIF:{ogc_url}", "candidate_areas", token=TOKENS["sichuan"])
+    assert done.returncode == 0, done.stderr
+    assert feature_ids(done.stdout) == list(SICHUAN_AREAS)

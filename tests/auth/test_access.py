@@ -121,7 +121,7 @@ def test_a_password_gives_a_short_lived_access_token(api: TestClient, app):
     headers = {"Authorization": f"Bearer {body['access_token']}"}
     me = api.get("/auth/me", headers=headers).json()
     assert me == {"name": "sichuan", "role": "provincial_officer", "provinces": ["510000"],
-                  "permissions": ["act", "read", "reports"], "authenticated_by": "jwt"}
+                  "permissions": ["act", "read", "reports", "review"], "authenticated_by": "jwt"}
     assert api.get("/warnings/W1", headers=headers).status_code == 200
     app.state.clock = lambda: datetime.now(UTC) + timedelta(minutes=31)
     expired = api.get("/warnings/W1", headers=headers)

@@ -67,8 +67,9 @@ def test_a_forged_or_malformed_access_token_is_refused(forge):
 
 @pytest.mark.parametrize(("role", "allowed"), [
     (Role.national_officer, set(Permission)),
-    (Role.provincial_officer, {Permission.read, Permission.act, Permission.reports}),
-    (Role.analyst, {Permission.read, Permission.reports}),
+    (Role.provincial_officer, {Permission.read, Permission.act, Permission.review,
+                               Permission.reports}),
+    (Role.analyst, {Permission.read, Permission.review, Permission.reports}),
     (Role.responder, {Permission.read}),
     (Role.sensor_gateway, {Permission.publish_readings}),
 ])

@@ -31,12 +31,14 @@ from tests.conftest import SHARED_DATA
 from tests.streams.raster_scenarios import (
     NODATA,
     POINTS,
+    RAIN_TRANSFORM,
     T0,
     announcement,
     rain_cell,
     rain_values,
     raster_settings,
     record,
+    write_geotiff,
     write_rain,
     write_susceptibility,
     write_tilted_dem,
@@ -207,3 +209,33 @@ def test_a_geotiff_velocity_in_mm_per_year_gives_the_areas_of_its_own_arrays(wor
                     sorted(areas["peak_velocity_mm_yr"]), atol=1e-9)
     assert {a.evidence["source"]["coherence"] for a in stored} == {
         "none (every pixel with a value)"}
+
+
+def test_a_percentile_grid_sets_the_local_percentile_and_the_value_fills_its_gaps(world, tmp_path):
+    handler, root, sessions = world
+    climatology = np.full(rain_values().shape, np.nan, dtype=np.float32)
+    climatology[:15] = 1000.0            # the north of the wet block is used to such rain
+    percentile_file = write_geotiff(tmp_path / "climate" / "p95.tif", climatology, RAIN_TRANSFORM)
+    handler.settings = replace(handler.settings, percentile_file=percentile_file)
+    handler.process(record(announcement("susceptibility", write_susceptibility(root / "s.tif"),
+                                        "1")))
+    handler.process(record(announcement("rainfall_observed", write_rain(root / "rain.tif"),
+                                        "mm/h"), offset=1))
+    with rasterio.open(handler.paths.observed_cog) as cog:
+        levels = cog.read(1)
+    wet = rain_values() >= 160.0
+    north = np.zeros_like(wet)
+    north[:15] = True
+    assert (levels[wet & north] < Level.RED).all()          # index 0.16: far below its norm
+    assert (levels[wet & ~north] == Level.RED).all()        # the configured 100 mm elsewhere
+    with sessions() as session:
+        evidence = latest_nowcast_run(session, "observed").evidence
+    assert evidence["percentile_cells_from_grid"] == 15 * 80
+    assert evidence["percentile_source"].startswith(str(percentile_file))
+
+    percentile_file.write_bytes(b"not a raster")             # broken: the value stands in
+    handler.process(record(announcement("rainfall_observed", write_rain(root / "rain2.tif"),
+                                        "mm/h", valid_at=T0 + timedelta(hours=1)), offset=2))
+    with sessions() as session:
+        evidence = latest_nowcast_run(session, "observed").evidence
+    assert evidence["percentile_source"] == "configured value"

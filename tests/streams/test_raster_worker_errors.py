@@ -121,10 +121,10 @@ def test_an_absurd_declared_size_is_refused_before_reading(world, tmp_path):
     assert nothing_written(handler, sessions)
 
 
-def test_displacement_series_and_out_of_range_susceptibility_are_refused(world):
+def test_a_displacement_product_that_is_no_time_series_and_bad_susceptibility_are_refused(world):
     handler, root, sessions = world
     rain = write_rain(root / "r.tif")
-    assert "announce the velocity product" in rejected(
+    assert "must be a MintPy timeseries.h5" in rejected(
         handler, announcement("insar_displacement", rain, "m")).reason
     classes = write_geotiff(root / "classes.tif", np.full((8, 8), 3.0, np.float32),
                             Affine(0.1, 0, 103, 0, -0.1, 31))

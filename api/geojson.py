@@ -40,6 +40,8 @@ def point_feature(point: PointView) -> dict[str, Any]:
             "level": point.level,
             "tier": TIERS.get(point.level),
             "warning_id": point.warning_id,
+            "sensor_status": point.sensor_status,
+            "offline_sensors": list(point.offline_sensors or ()),
         },
     }
 

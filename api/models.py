@@ -45,6 +45,10 @@ class RiskPointProperties(BaseModel):
     level: str = Field(description="level of the active warning, or 'none'")
     tier: str | None = Field(description="national tier IV..I of the level, null for none")
     warning_id: str | None = Field(description="id of the active warning, if any")
+    sensor_status: Literal["ok", "degraded", "no_data"] | None = Field(
+        None, description="sensor health from the newest assessment (null before the first)")
+    offline_sensors: list[str] = Field(
+        default_factory=list, description="ids of the point's silent sensors")
 
 
 class RiskPointFeature(BaseModel):

@@ -13,6 +13,12 @@ redelivered batch (crash between the database and the Kafka commit, or a
 rebalance) is thereby skipped, and the database holds each record exactly
 once. ``record_levels`` is idempotent on its own (keyed by assessment id).
 
+Sensor health. ``record_point_status`` keeps, per point, the status and the
+offline and stuck sensors that its newest assessment states (``point_status``),
+written with the levels: an assessment older than the stored one (event time,
+then assessment id) changes nothing, so a replay or a late delivery never
+moves a point's health backwards.
+
 Reads. ``read_series`` returns, per sensor, the stored buckets in a range
 merged into at most ``max_samples`` samples, plus the level timeline.
 """
@@ -30,7 +36,12 @@ from sqlalchemy.orm import Session
 
 from store.db import dialect_insert
 from store.points import chunked
-from store.tables import HistoryOffsetRow, LevelTimelineRow, ReadingAggregateRow
+from store.tables import (
+    HistoryOffsetRow,
+    LevelTimelineRow,
+    PointStatusRow,
+    ReadingAggregateRow,
+)
 from streams.schemas import Assessment
 
 DEFAULT_BUCKET_SECONDS = 600
@@ -173,6 +184,78 @@ def record_levels(session: Session, assessments: Iterable[Assessment]) -> int:
     return len(rows)
 
 
+OFFLINE_INDICATOR = "sensor_offline"
+STUCK_INDICATOR = "sensor_stuck"
+
+
+@dataclass(frozen=True, slots=True)
+class SensorHealth:
+    """A point's sensor health as one assessment states it."""
+
+    point_id: str
+    status: str
+    offline_sensors: tuple[str, ...]
+    stuck_sensors: tuple[str, ...]
+    observed_at: datetime
+    assessment_id: str
+
+    @classmethod
+    def of(cls, assessment: Assessment) -> SensorHealth:
+        """The sensors the evidence names offline or stuck (by indicator or sensor status).
+
+        An assessment without a status (from a scorer before statuses) counts
+        as degraded when a sensor is offline or stuck and ok otherwise.
+        """
+        evidence = assessment.evidence
+        offline = sorted({i.sensor_id for i in evidence
+                          if i.name == OFFLINE_INDICATOR or i.status == "offline"})
+        stuck = sorted({i.sensor_id for i in evidence
+                        if i.name == STUCK_INDICATOR or i.status == "stuck"})
+        status = assessment.status or ("degraded" if offline or stuck else "ok")
+        return cls(assessment.point_id, status, tuple(offline), tuple(stuck),
+                   assessment.observed_at, assessment.assessment_id)
+
+    @property
+    def order(self) -> tuple[datetime, str]:
+        return self.observed_at, self.assessment_id
+
+
+def record_point_status(session: Session, assessments: Iterable[Assessment], *,
+                        at: datetime | None = None) -> int:
+    """Store each point's sensor health from its newest assessment; return how many points.
+
+    A stored status is replaced only by a newer assessment (later event time,
+    or the same with a greater assessment id), so applying assessments twice
+    or out of order leaves the newest one in place. The caller commits.
+    """
+    newest: dict[str, SensorHealth] = {}
+    for assessment in assessments:
+        health = SensorHealth.of(assessment)
+        seen = newest.get(health.point_id)
+        if seen is None or health.order > seen.order:
+            newest[health.point_id] = health
+    if not newest:
+        return 0
+    at = at or datetime.now(UTC)
+    table = PointStatusRow.__table__
+    statement = dialect_insert(session, table)
+    stored, incoming = table.c, statement.excluded
+    is_newer = or_(incoming.observed_at > stored.observed_at,
+                   and_(incoming.observed_at == stored.observed_at,
+                        incoming.assessment_id > stored.assessment_id))
+    columns = ("status", "offline_sensors", "stuck_sensors", "observed_at", "assessment_id",
+               "updated_at")
+    statement = statement.on_conflict_do_update(
+        index_elements=[stored.point_id], set_={c: incoming[c] for c in columns}, where=is_newer)
+    rows = [{"point_id": h.point_id, "status": h.status, "offline_sensors": list(h.offline_sensors),
+             "stuck_sensors": list(h.stuck_sensors), "observed_at": h.observed_at,
+             "assessment_id": h.assessment_id, "updated_at": at}
+            for h in sorted(newest.values(), key=lambda h: h.point_id)]  # one lock order
+    for chunk in chunked(rows, WRITE_CHUNK):
+        session.connection().execute(statement, chunk)
+    return len(rows)
+
+
 def lock_offsets(session: Session, group: str, partitions: Iterable[TopicPartitionKey]
                  ) -> dict[TopicPartitionKey, int]:
     """The next offset to apply per partition (0 if none yet), locked until the caller commits.
@@ -248,9 +331,10 @@ def clear_history(session: Session) -> None:
     """Forget all history and the offsets applied (for a broker that starts empty, as in the demo).
 
     The offsets name positions in the old broker's logs; kept across a broker
-    reset, they would make the writer skip the new broker's first records.
+    reset, they would make the writer skip the new broker's first records. The sensor
+    health goes too: the new broker's earlier event times could not replace it.
     """
-    for table in (HistoryOffsetRow, LevelTimelineRow, ReadingAggregateRow):
+    for table in (HistoryOffsetRow, LevelTimelineRow, ReadingAggregateRow, PointStatusRow):
         session.execute(delete(table))
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from store.jurisdictions import point_scope_clause, warning_scope_clause
 from store.points import chunked
-from store.tables import RiskPointRow, SensorRow, WarningRow, WarningTransitionRow
+from store.tables import PointStatusRow, RiskPointRow, SensorRow, WarningRow, WarningTransitionRow
 
 WarningStatus = Literal["active", "history", "all"]
 ACTIVE = "active"
@@ -48,7 +48,11 @@ class SensorView:
 
 @dataclass(frozen=True, slots=True)
 class PointView:
-    """A risk point with the level of its active warning ("none" without one)."""
+    """A risk point with the level of its active warning ("none" without one).
+
+    ``sensor_status`` (ok, degraded, no_data) and ``offline_sensors`` are the
+    sensor health of its newest assessment, None before one was recorded.
+    """
 
     id: str
     name: str
@@ -64,6 +68,8 @@ class PointView:
     households: int
     level: str
     warning_id: str | None
+    sensor_status: str | None = None
+    offline_sensors: list[str] | None = None
     sensors: tuple[SensorView, ...] = ()
 
 
@@ -149,8 +155,11 @@ _POINT_COLUMNS = (
 def _points_with_level() -> Select:
     active = and_(WarningRow.point_id == RiskPointRow.id, WarningRow.status == ACTIVE)
     return (select(*_POINT_COLUMNS, func.coalesce(WarningRow.level, "none").label("level"),
-                   WarningRow.id.label("warning_id"))
-            .outerjoin(WarningRow, active))
+                   WarningRow.id.label("warning_id"),
+                   PointStatusRow.status.label("sensor_status"),
+                   PointStatusRow.offline_sensors.label("offline_sensors"))
+            .outerjoin(WarningRow, active)
+            .outerjoin(PointStatusRow, PointStatusRow.point_id == RiskPointRow.id))
 
 
 def _with_sensors(session: Session, rows: Sequence[Row]) -> list[PointView]:

@@ -619,3 +619,25 @@ class NotificationDeliveryRow(Base):
               "created_at"),
     )
 
+
+# --- Current sensor health per risk point (store.history, written by the history worker) -----
+
+
+class PointStatusRow(Base):
+    """The sensor health of a risk point as its newest assessment states it.
+
+    One row per point, replaced only by a newer assessment (event time, then
+    assessment id), so replays and late deliveries never move it backwards.
+    Kept for calm points too: a dead sensor at a point without a warning is
+    still a fault to see. No foreign key to risk_points, as for the history.
+    """
+
+    __tablename__ = "point_status"
+
+    point_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(10), doc="ok | degraded | no_data")
+    offline_sensors: Mapped[list] = mapped_column(JSON, doc="ids of the silent sensors")
+    stuck_sensors: Mapped[list] = mapped_column(JSON, doc="ids of the stuck sensors")
+    observed_at: Mapped[datetime] = mapped_column(doc="event time of the assessment")
+    assessment_id: Mapped[str] = mapped_column(String(36))
+    updated_at: Mapped[datetime]

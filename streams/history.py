@@ -1,8 +1,10 @@
 """The history worker: readings and assessments in, chart history in the database.
 
 It consumes ``geowarn.readings`` and ``geowarn.assessments`` in its own
-consumer group and keeps per sensor epoch-aligned bucket aggregates and per
-point the level timeline (``store.history``). It produces nothing.
+consumer group and keeps per sensor epoch-aligned bucket aggregates, per
+point the level timeline and the current sensor health (status, offline and
+stuck sensors, from the newest assessment) (``store.history``). It produces
+nothing.
 
 Order, per batch (each step only once the previous one succeeded):
 
@@ -10,7 +12,8 @@ Order, per batch (each step only once the previous one succeeded):
 2. in ONE database transaction: lock the batch's partitions' rows of
    ``history_offsets``, drop the records below them (already applied),
    merge the rest per (series, bucket) into the stored buckets, record the
-   levels, advance the offsets and the /health progress; commit;
+   levels and the points' sensor health, advance the offsets and the
+   /health progress; commit;
 3. commit the Kafka offsets (best effort: step 2 makes redeliveries harmless).
 
 So the database holds every record exactly once: records redelivered after
@@ -51,6 +54,7 @@ from store.history import (
     prune,
     read_offsets,
     record_levels,
+    record_point_status,
     upsert_aggregates,
 )
 from store.points import hazard_types
@@ -186,6 +190,8 @@ class Applied:
     """Records at offsets the database already held (redelivered), skipped."""
     expired: int = 0
     """Readings in buckets older than the retention period, skipped."""
+    statuses: int = 0
+    """Points whose sensor health was offered (kept only where newer than the stored one)."""
 
 
 def apply_batch(session: Session, group: str, batch: DecodedBatch, *, bucket_seconds: int,
@@ -205,10 +211,11 @@ def apply_batch(session: Session, group: str, batch: DecodedBatch, *, bucket_sec
     levels = [a for tp, offset, a in batch.assessments if offset >= first[tp]]
     buckets = upsert_aggregates(session, rows)
     recorded = record_levels(session, levels)
+    statuses = record_point_status(session, levels)
     advance_offsets(session, group, {(tp.topic, tp.partition): offset
                                      for tp, offset in batch.next_offsets.items()})
     duplicates = int((~fresh).sum()) + len(batch.assessments) - len(levels)
-    return Applied(int(keep.sum()) - expired, buckets, recorded, duplicates, expired)
+    return Applied(int(keep.sum()) - expired, buckets, recorded, duplicates, expired, statuses)
 
 
 # --- the worker ---------------------------------------------------------------------------
@@ -241,7 +248,8 @@ class HistoryWorker:
         self.prune_interval_s, self.refresh_s = prune_interval_s, refresh_s
         self.stop_event = stop_event or threading.Event()
         self.counts: Counter = Counter()
-        """Totals since start: readings, buckets, levels, duplicates, expired and skip reasons."""
+        """Totals since start: readings, buckets, levels, statuses, duplicates, expired and skip
+        reasons."""
         self._sessions = session_factory
         self._known_points = known_points or self._registry
         self._clock = clock
@@ -335,7 +343,7 @@ class HistoryWorker:
                                 self._consumer.highwater(tp), batch.last_event_at.get(tp), at=now)
         self.counts.update(readings=applied.readings, buckets=applied.buckets,
                            levels=applied.levels, duplicates=applied.duplicates,
-                           expired=applied.expired)
+                           expired=applied.expired, statuses=applied.statuses)
         if applied.duplicates:
             log.warning("history skipped %d record(s) the database already holds (a redelivery "
                         "after a crash or rebalance, or a broker whose log was reset)",

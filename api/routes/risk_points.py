@@ -1,5 +1,9 @@
 """GET /risk-points and /risk-points/{id}: the registry as GeoJSON, with each
-point's current warning level, for the map and for GIS clients.
+point's current warning level and sensor health, for the map and for GIS clients.
+
+``sensor_status`` (ok, degraded, no_data; null before the point's first
+assessment) and ``offline_sensors`` (ids of its silent sensors) come from the
+newest assessment, so a calm point with a dead sensor shows it too.
 
 A scoped caller (a provincial officer) sees the points of its provinces and
 those whose active warning concerns them across a border.

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from fastapi.testclient import TestClient
+
+from store.db import make_engine, session_factory, session_scope
+from store.history import record_point_status
+from streams.schemas import Assessment, Indicator
 
 pytestmark = [pytest.mark.kafka]
 
@@ -105,3 +111,25 @@ def test_an_unknown_point_is_404_with_a_message(client: TestClient) -> None:
     response = client.get("/risk-points/NOPE")
     assert response.status_code == 404
     assert response.json() == {"detail": "no risk point with id 'NOPE'"}
+
+
+def test_points_carry_the_sensor_health_of_their_newest_assessment(client: TestClient,
+                                                                   seeded_url: str) -> None:
+    observed = datetime(2026, 7, 1, 8, 0, tzinfo=UTC)
+    silent = Indicator(sensor_id="P4-s1", kind="gnss", name="sensor_offline", value=7.5,
+                       unit="h", level="none", status="offline", valid=False)
+    engine = make_engine(seeded_url)
+    with session_scope(session_factory(engine)) as session:
+        record_point_status(session, [Assessment(
+            assessment_id=Assessment.make_id("P4", observed, "none", "1"), point_id="P4",
+            level="none", observed_at=observed, model="site", model_version="1",
+            evidence=[silent], status="degraded")])
+    engine.dispose()
+    body = client.get("/risk-points").json()
+    health = {f["id"]: (f["properties"]["sensor_status"], f["properties"]["offline_sensors"])
+              for f in body["features"]}
+    assert health == {"P1": (None, []), "P2": (None, []), "P3": (None, []),
+                      "P4": ("degraded", ["P4-s1"]), "P5": (None, [])}
+    p4 = client.get("/risk-points/P4").json()["properties"]
+    assert (p4["level"], p4["sensor_status"], p4["offline_sensors"]) == (
+        "none", "degraded", ["P4-s1"])

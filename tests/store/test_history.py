@@ -21,10 +21,12 @@ from store.history import (
     read_offsets,
     read_series,
     record_levels,
+    record_point_status,
     sample_width,
     upsert_aggregates,
 )
-from store.tables import LevelTimelineRow, ReadingAggregateRow
+from store.tables import LevelTimelineRow, PointStatusRow, ReadingAggregateRow
+from streams.schemas import Assessment, Indicator
 from tests.store.conftest import assess
 
 T0 = datetime(2026, 7, 1, 8, 0, tzinfo=UTC)
@@ -121,6 +123,72 @@ def test_levels_are_recorded_once_per_assessment(sessions):
     assert count == 3
 
 
+def health(point_id: str, minutes: float, *, offline: tuple[str, ...] = (),
+           stuck: tuple[str, ...] = (), status: str | None = "degraded",
+           level: str = "none") -> Assessment:
+    """An assessment of ``point_id`` at T0 + ``minutes`` naming silent and stuck sensors."""
+    observed = T0 + minutes * MINUTE
+    faults = [Indicator(sensor_id=s, kind="gnss", name="sensor_offline", value=7.5, unit="h",
+                        level="none", status="offline", valid=False) for s in offline]
+    faults += [Indicator(sensor_id=s, kind="gnss", name="sensor_stuck", value=30.0,
+                         unit="readings", level="none", status="stuck", valid=False)
+               for s in stuck]
+    return Assessment(assessment_id=Assessment.make_id(point_id, observed, level, "1"),
+                      point_id=point_id, level=level, observed_at=observed, model="deformation",
+                      model_version="1", evidence=faults, status=status)
+
+
+def statuses(sessions) -> dict[str, tuple]:
+    with session_scope(sessions) as session:
+        rows = session.execute(select(PointStatusRow).order_by(PointStatusRow.point_id)).scalars()
+        return {r.point_id: (r.status, r.offline_sensors, r.stuck_sensors, r.observed_at,
+                             r.assessment_id) for r in rows}
+
+
+def test_the_point_status_follows_the_newest_assessment_only(sessions):
+    first = health("P1", 10, offline=("P1-s1", "P1-s0"), stuck=("P1-s2",))
+    calm = health("P2", 10, status="ok")
+    with session_scope(sessions) as session:
+        assert record_point_status(session, [first, calm]) == 2
+    assert statuses(sessions) == {
+        "P1": ("degraded", ["P1-s0", "P1-s1"], ["P1-s2"], T0 + 10 * MINUTE, first.assessment_id),
+        "P2": ("ok", [], [], T0 + 10 * MINUTE, calm.assessment_id)}
+
+    recovered = health("P1", 20, status="ok")
+    late = health("P1", 15, offline=("P1-s0",), status="no_data")  # delivered after `recovered`
+    with session_scope(sessions) as session:
+        record_point_status(session, [recovered])
+    with session_scope(sessions) as session:
+        record_point_status(session, [late, first])  # older ones, and a replay
+    assert statuses(sessions)["P1"] == ("ok", [], [], T0 + 20 * MINUTE, recovered.assessment_id)
+
+    # In one batch the newest per point wins whatever the order; a replay of it changes nothing.
+    silent = health("P2", 30, offline=("P2-s0", "P2-s1"), status="no_data")
+    batch = [silent, health("P2", 25, stuck=("P2-s0",))]
+    for _ in range(2):
+        with session_scope(sessions) as session:
+            record_point_status(session, batch)
+        assert statuses(sessions)["P2"] == ("no_data", ["P2-s0", "P2-s1"], [],
+                                            T0 + 30 * MINUTE, silent.assessment_id)
+
+
+def test_on_equal_event_times_the_greater_assessment_id_holds_the_status(sessions):
+    pair = sorted([health("P1", 5, offline=("P1-s0",), level="blue"),
+                   health("P1", 5, status="ok", level="red")], key=lambda a: a.assessment_id)
+    with session_scope(sessions) as session:
+        record_point_status(session, [pair[1]])
+    with session_scope(sessions) as session:
+        record_point_status(session, [pair[0]])
+    assert statuses(sessions)["P1"][4] == pair[1].assessment_id
+
+
+def test_an_assessment_without_a_status_is_degraded_by_its_faults(sessions):
+    with session_scope(sessions) as session:
+        record_point_status(session, [health("P1", 1, offline=("P1-s0",), status=None),
+                                      health("P2", 1, status=None)])
+    assert [row[0] for row in statuses(sessions).values()] == ["degraded", "ok"]
+
+
 def test_prune_deletes_buckets_and_levels_before_the_cutoff(sessions):
     with session_scope(sessions) as session:
         upsert_aggregates(session, [agg(minutes, [1.0]) for minutes in (0, 10, 20, 30)])
@@ -131,8 +199,10 @@ def test_prune_deletes_buckets_and_levels_before_the_cutoff(sessions):
     assert [row.bucket_start for row in stored(sessions)] == [T0 + 20 * MINUTE, T0 + 30 * MINUTE]
     with session_scope(sessions) as session:
         assert session.scalars(select(LevelTimelineRow.level)).all() == ["red"]
+        record_point_status(session, [health("P1", 40, offline=("P1-s0",))])
+    with session_scope(sessions) as session:
         clear_history(session)
-    assert stored(sessions) == []
+    assert stored(sessions) == [] and statuses(sessions) == {}
 
 
 @pytest.mark.parametrize(("span", "samples", "width"), [

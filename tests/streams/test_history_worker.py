@@ -21,10 +21,11 @@ from store.history import read_offsets
 from store.migrate import upgrade
 from store.points import upsert_points
 from store.progress import read_progress
-from store.tables import LevelTimelineRow, ReadingAggregateRow
+from store.tables import LevelTimelineRow, PointStatusRow, ReadingAggregateRow
 from streams.codec import ReadingDecoder, datetime_to_ns
 from streams.history import HistoryWorker, aggregate_readings, apply_batch, decode_batch
 from streams.kafka_config import KafkaConfig
+from streams.schemas import Assessment, Indicator
 from streams.topics import Topics, ensure_topics
 from tests.store.conftest import assess, make_point
 
@@ -233,3 +234,33 @@ def test_the_worker_writes_history_once_across_a_crash_before_the_kafka_commit(s
     drive_until(lambda: resumed.counts["readings"] == 1, resumed.run_once)
     assert resumed.counts["duplicates"] == 0
     assert totals(sessions) == (15, 173.0, 1)
+
+
+def silent_sensor(point: str, sensor: str, minutes: float) -> bytes:
+    """A calm assessment (level none) whose evidence reports ``sensor`` silent, as the scorer does."""
+    observed = T0 + timedelta(minutes=minutes)
+    offline = Indicator(sensor_id=sensor, kind="gnss", name="sensor_offline", value=7.5, unit="h",
+                        level="none", valid=False, status="offline", observed_at=T0,
+                        rule="silent for 7.50 h (event time), more than 6 expected intervals")
+    return Assessment(assessment_id=Assessment.make_id(point, observed, "none", "1"),
+                      point_id=point, level="none", observed_at=observed, model="site",
+                      model_version="1", evidence=[offline], status="degraded").model_dump_json(
+                      ).encode()
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_the_worker_keeps_the_sensor_health_of_the_newest_assessment(setup, sessions):
+    topics, worker, send = setup
+    newest = silent_sensor("P3", "P3-s1", 60)
+    # The newest first, then an older calm one (a late delivery): the offline sensor stays.
+    send(topics.assessments, "P3", [newest, orjson.dumps(assess("P3", "none", 30).model_dump(
+        mode="json"))])
+    running = worker()
+    drive_until(lambda: running.counts["levels"] == 2, running.run_once)
+    with session_scope(sessions) as session:
+        row = session.scalars(select(PointStatusRow)).one()
+        levels = session.scalar(select(func.count()).select_from(LevelTimelineRow))
+    assert (row.point_id, row.status, row.offline_sensors, row.stuck_sensors, row.observed_at) == (
+        "P3", "degraded", ["P3-s1"], [], T0 + timedelta(minutes=60))
+    assert row.assessment_id == orjson.loads(newest)["assessment_id"] and levels == 2

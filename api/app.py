@@ -29,6 +29,7 @@ from api.routes import (
     auth,
     candidates,
     cap,
+    console,
     consultation_files,
     consultation_socket,
     consultations,
@@ -59,9 +60,10 @@ All geometry is GeoJSON (RFC 7946): longitude, latitude in EPSG:4326.
 Lists are GeoJSON FeatureCollections paged with `limit`/`offset`; follow the
 `next` link in `links`.
 
-**Access**: every route but `/health` and `/auth/token` needs
-`Authorization: Bearer <token>`: a JWT from `POST /auth/token` (people) or
-an API token from `geowarn users token NAME` (machines). Roles and provinces
+**Access**: every route but `/health`, `/auth/token` and the console's
+page, code and boundary map (`/`, `/console/assets/...`,
+`/console/boundaries/...`) needs `Authorization: Bearer <token>`: a JWT
+from `POST /auth/token` (people) or an API token from `geowarn users token NAME` (machines). Roles and provinces
 decide what a caller may read and do (401 without credentials, 403 outside
 the role or the provinces, with the reason).
 
@@ -89,6 +91,8 @@ TAGS = [
                                        "COG download, per-county summaries."},
     {"name": "candidate areas", "description": "InSAR hot spots no risk point covers: "
                                                "accept as a risk point or reject."},
+    {"name": "console", "description": "The consultation console's data: the page itself is "
+                                       "at `/`."},
     {"name": "consultations", "description": "Officers and experts discuss a warning or an "
                                              "area: threaded messages with attachments, "
                                              "decisions that act on the warning, a closing "
@@ -159,4 +163,7 @@ def create_app(settings: Settings | None = None, *, topics: Topics | None = None
     app.include_router(subscriptions.router)
     for module in (consultations, consultation_files, consultation_socket):
         app.include_router(module.router)
+    app.include_router(console.create_router(console.ConsoleOptions(
+        basemap_url=settings.console_basemap_url,
+        basemap_attribution=settings.console_basemap_attribution)))
     return app

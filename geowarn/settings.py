@@ -144,6 +144,12 @@ class Settings(BaseSettings):
         20 * 1024 * 1024, ge=1024, le=1024 ** 3,
         description="largest file accepted as a consultation attachment (bytes); larger "
                     "uploads are refused with 413")
+    console_basemap_url: str | None = Field(
+        None, pattern=r"^https?://\S*\{z\}\S*$",
+        description="XYZ raster tile URL ({z}/{x}/{y}) drawn under the console's boundaries; "
+                    "unset: the console works offline on the province and county boundaries")
+    console_basemap_attribution: str | None = Field(
+        None, max_length=300, description="attribution shown for console_basemap_url")
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:

@@ -89,6 +89,15 @@ class Transition(BaseModel):
     evidence: list[dict[str, Any]]
 
 
+class PointInside(BaseModel):
+    id: str
+    name: str
+    hazard_type: str
+    level: str = Field(description="level of the point's own active warning, or 'none'")
+    threatened_people: int
+    households: int
+
+
 class WarningProperties(BaseModel):
     id: str
     point_id: str
@@ -121,6 +130,9 @@ class WarningProperties(BaseModel):
     evidence: list[dict[str, Any]] | None = Field(None, description="detail only")
     transitions: list[Transition] | None = Field(None, description="detail only: the audit "
                                                                    "trail, in order")
+    points_inside: list[PointInside] | None = Field(
+        None, description="detail only: for a point registered as an area (polygon), the other "
+                          "risk points inside it, with their exposure and current level")
 
 
 class WarningFeature(BaseModel):

@@ -8,6 +8,7 @@ caller sees the warnings that concern its provinces, across borders too.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -17,6 +18,7 @@ from api.errors import WarningNotFound
 from api.geojson import feature_collection, warning_feature
 from api.models import ErrorMessage, WarningCollection, WarningFeature
 from api.responses import GEOJSON, GeoJSONResponse
+from store.exposure import exposure_of_area_point
 from store.jurisdictions import jurisdictions_of, province_adcodes
 from store.lifecycle import AuditView, LifecycleView, audit_trail, lifecycle_views
 from store.read import get_warning, list_warnings
@@ -92,4 +94,6 @@ def read_warning(
     properties = feature["properties"]
     properties.update(lifecycle_json(lifecycle_views(session, [warning_id]).get(warning_id)))
     properties["transitions"] = [audit_json(row) for row in audit_trail(session, warning_id)]
+    properties["points_inside"] = [asdict(point) for point in
+                                   exposure_of_area_point(session, view.point_id)]
     return GeoJSONResponse(feature)

@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
+from geo.registry import RiskPoint
 from store.db import make_engine, session_factory, session_scope
 from store.ledger import apply_assessments
+from store.points import upsert_points
 from streams.schemas import Assessment, Indicator
 
 pytestmark = [pytest.mark.kafka]
@@ -152,3 +154,28 @@ def test_a_warning_written_by_the_ledger_reads_back(client: TestClient, seeded_u
     assert detail["evidence"][0]["value"] == 30.0
     point = client.get("/risk-points/P4").json()["properties"]
     assert (point["level"], point["warning_id"]) == ("red", feature["id"])
+
+
+def test_an_area_warning_lists_the_risk_points_inside_its_area(client: TestClient,
+                                                                seeded_url: str) -> None:
+    # P5 is registered as a triangle (106.4..106.6 E, 29.4..29.6 N); P6 lies inside it,
+    # P7 inside its bounding box but across the hypotenuse.
+    inner = [RiskPoint(id=pid, name=f"{pid} village", hazard_type="collapse", lon=lon, lat=lat,
+                       geometry={"type": "Point", "coordinates": [lon, lat]}, province="重庆市",
+                       province_adcode="500000", county="c", county_adcode="500101",
+                       threatened_people=people, households=people // 3)
+             for pid, lon, lat, people in (("P6", 106.55, 29.45, 90), ("P7", 106.45, 29.55, 60))]
+    opened = datetime(2026, 7, 2, tzinfo=UTC)
+    engine = make_engine(seeded_url)
+    with session_scope(session_factory(engine), write_lock=True) as session:
+        upsert_points(session, inner)
+        apply_assessments(session, [assessment("P5", "orange", opened)],
+                          recorded_at=datetime.now(UTC))
+    engine.dispose()
+
+    [feature] = client.get("/warnings", params={"point_id": "P5"}).json()["features"]
+    detail = client.get(f"/warnings/{feature['id']}").json()["properties"]
+    assert detail["points_inside"] == [{"id": "P6", "name": "P6 village",
+                                        "hazard_type": "collapse", "level": "none",
+                                        "threatened_people": 90, "households": 30}]
+    assert client.get("/warnings/W1").json()["properties"]["points_inside"] == []

@@ -53,15 +53,19 @@ def site_model_config(settings: Settings):
 
 def rainfall_scoring_config(settings: Settings):
     """The scorer's rainfall model from ``rainfall_thresholds_file`` (see
-    ``warning_models.rainfall_fusion``), validated at start."""
+    ``warning_models.rainfall_fusion``), validated at start. A grid reading stands for the
+    raster's interval, ``rainfall_interval_hours``."""
     from geowarn.config_files import ConfigFileError, read_config_file
     from warning_models.rainfall_fusion import rainfall_config_from_mapping
 
     path = settings.rainfall_thresholds_file
     try:
-        return rainfall_config_from_mapping(None if path is None else read_config_file(path))
+        config = rainfall_config_from_mapping(None if path is None else read_config_file(path))
     except TypeError as exc:
         raise ConfigFileError(f"{path}: {exc}") from exc
+    fusion = config.fusion.model_copy(
+        update={"grid_interval_hours": settings.rainfall_interval_hours})
+    return config.model_copy(update={"fusion": fusion})
 
 
 def registry_profiles(session, point_ids=None) -> dict:

@@ -145,14 +145,21 @@ def read_displacement(location: str, units: str, policy: RasterPolicy, valid_at:
     return read_velocity(grid, location, "mm/yr", policy), epochs
 
 
-def read_velocity(grid: RasterGrid, location: str, units: str, policy: RasterPolicy) -> VelocityProduct:
-    """The velocity in mm/yr, its coherence and reference point (see the module docstring)."""
+def announced_factor(grid: RasterGrid, location: str, units: str) -> float:
+    """Multiplier to mm/yr of the announced ``units``; the announcement wins over the file's
+    own units, with a warning when they disagree."""
     factor = velocity_factor(units)
     file_units = grid.units.strip()
     if file_units and file_units.lower() in VELOCITY_UNITS and \
             VELOCITY_UNITS[file_units.lower()] != factor:
         log.warning("%s: the file says %s but the announcement says %s; converting by the "
                     "announcement", location, file_units, units)
+    return factor
+
+
+def read_velocity(grid: RasterGrid, location: str, units: str, policy: RasterPolicy) -> VelocityProduct:
+    """The velocity in mm/yr, its coherence and reference point (see the module docstring)."""
+    factor = announced_factor(grid, location, units)
     velocity = np.asarray(grid.data, dtype=np.float64) * factor
     coherence, coherence_source = _coherence(grid, location, policy)
     return VelocityProduct(velocity, coherence, grid.transform, grid.crs,
@@ -167,12 +174,7 @@ def read_velocity_in_blocks(grid: RasterGrid, location: str, units: str, policy:
     memory maps in ``disk``; the reference point is found as ``read_velocity``
     finds it, with exact medians over the chunks.
     """
-    factor = velocity_factor(units)
-    file_units = grid.units.strip()
-    if file_units and file_units.lower() in VELOCITY_UNITS and \
-            VELOCITY_UNITS[file_units.lower()] != factor:
-        log.warning("%s: the file says %s but the announcement says %s; converting by the "
-                    "announcement", location, file_units, units)
+    factor = announced_factor(grid, location, units)
     data = grid.data
     blocks = BlockGrid.of_chunks(data.chunks)
     velocity = disk.array("input-velocity", grid.shape, np.float64)

@@ -37,7 +37,7 @@ from streams.schemas import Assessment, Indicator
 from streams.scorer_engine import ABSOLUTE, V_BAR_SOURCES, SiteEngine
 from streams.scorer_state import EMPTY, KINDS
 from warning_models.levels import LEVEL_LABELS
-from warning_models.rainfall_fusion import ROLES
+from warning_models.rainfall_fusion import ROLE_SELECTED, ROLES
 from warning_models.site_fusion import RULES, STATUSES
 from warning_models.site_params import ParamRow
 
@@ -232,7 +232,7 @@ def _rainfall(engine: SiteEngine, slot: int, common: dict, usable: bool,
         "antecedent_days": float(params.antecedent.days),
         "level_intensity_duration": float(rain.level_id[r]),
         "level_effective_rainfall": float(rain.level_pe[r]),
-        "selected": float(rain.role[r] == 1), "grid_sample": float(rain.grid[r]),
+        "selected": float(rain.role[r] == ROLE_SELECTED), "grid_sample": float(rain.grid[r]),
         "contribution_level": float(contribution)})
     # no data (NaN) is left out: JSON has no NaN
     numbers = {name: value for name, value in numbers.items() if np.isfinite(value)}
@@ -241,5 +241,5 @@ def _rainfall(engine: SiteEngine, slot: int, common: dict, usable: bool,
         value=ratio if np.isfinite(ratio) else 0.0, unit="ratio",
         level=_label(level), thresholds=dict(zip(LEVEL_NAMES, bounds.tolist(), strict=True)),
         window_hours=float(rain.duration_h[r]) if level >= 0 else None,
-        valid=level >= 0 and usable and rain.role[r] == 1, observed_at=observed, rule=rule,
+        valid=level >= 0 and usable and rain.role[r] == ROLE_SELECTED, observed_at=observed, rule=rule,
         numbers=numbers)

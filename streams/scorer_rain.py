@@ -1,23 +1,34 @@
 """The scorer's rain state: hourly and daily rain of every rain series, and its last verdict.
 
 Rain gauges and the derived readings of the observed rainfall grid (both
-``rain_gauge``, mm/h) report the mean intensity over their reporting
-interval. Each reading adds intensity x interval (mm) to the hour holding
-its event time (the hour (h - 1, h], as ``warning_models.rainfall.
-hourly_totals`` bins gauge reports) and to its rain day. The interval is the
-event time since the series' previous reading, at most
+``rain_gauge``, mm/h) report the mean intensity over the interval ending at
+their event time t; the reading's rain is intensity x interval (mm). A
+reading goes to the hour (h - 1, h] holding t, as ``warning_models.rainfall.
+hourly_totals`` bins gauge reports; an interval longer than an hour is
+spread evenly over the hours counted back from t (t, t - 1 h, ...), so three
+hours of rain do not read as three hours' rain falling in one. Each part
+counts in the rain day holding its time as the end of an interval: day d
+is (d, d + 1] at UTC + ``day_offset_hours``, as ``streams.raster_state.
+day_number`` counts the grid's rain days, so a report at local midnight is
+rain of the day that ends. The interval of a gauge reading is the event
+time since the series' previous reading, at most
 ``max_report_interval_hours`` (hours further back without a report count as
 dry, as for a tipping-bucket gauge), or ``report_interval_hours`` for the
-first reading and for late ones.
+first reading and for late ones; that of a grid reading is the raster's
+interval, ``grid_interval_hours``.
 
 Only rain series get a row here (a point has a few of them among many
 other series), so the state stays small: per row a ring of hourly totals
 (as long as the longest accumulation window) and a ring of daily totals (as
 long as the antecedent window), keyed by hour and day number in event time,
-so a late reading lands in its own hour and a batch cut differently gives
-the same totals. Hours and days before a series' first reading are no data
-(NaN): a window reaching back there has no value, and P_e needs the whole
-antecedent window.
+so a late reading lands in its own hour. Readings that arrive in event-time
+order give the same totals however the stream is cut into batches (the
+scorer orders each batch by event time); a reading that arrives after a
+newer one of its series stands for ``report_interval_hours``, since the
+interval it ends is no longer known, so totals with out-of-order arrivals
+across batches can differ by that much. Hours and days before the first
+hour a reading of the series covers are no data (NaN): a window reaching
+back there has no value, and P_e needs the whole antecedent window.
 
 ``evaluate`` judges series at their newest reading with
 ``warning_models.rainfall.assess_rainfall`` (the point's regional model) and
@@ -128,15 +139,27 @@ class RainSeriesState:
         known = (previous != EMPTY) & (t > previous)
         interval = np.where(known, np.minimum(gap_h, f.max_report_interval_hours),
                             f.report_interval_hours)
+        interval = np.where(self.grid[rows], f.grid_interval_hours, interval)
         amount = np.where(np.isfinite(v) & (v >= 0), v, 0.0) * interval
-        self.first_ns[rows] = np.where(self.first_ns[rows] == EMPTY, t,
-                                       np.minimum(self.first_ns[rows], t))
+        length = np.maximum(np.round(interval * HOUR_NS), 1).astype(np.int64)
+        # one piece per hour of the interval counted back from t, each with its share
+        count = -((-length) // HOUR_NS)
+        each = np.repeat(np.arange(rows.size), count)
+        back = np.arange(each.size) - np.repeat(np.cumsum(count) - count, count)
+        piece_t = t[each] - back * HOUR_NS
+        share = np.minimum(HOUR_NS, length[each] - back * HOUR_NS) / length[each]
+        piece = amount[each] * share
+        unset = self.first_ns[rows] == EMPTY
+        self.first_ns[rows[unset]] = np.iinfo(np.int64).max
+        np.minimum.at(self.first_ns, rows[each], piece_t)     # rows repeat in a bulk load
         np.maximum.at(self.last_ns, rows, t)
-        self._ring(rows, -((-t) // HOUR_NS), amount, "hbin", "hmm")
-        self._ring(rows, self._day(t), amount, "dbin", "dmm")
+        self._ring(rows[each], _hour(piece_t), piece, "hbin", "hmm")
+        self._ring(rows[each], self._day(piece_t), piece, "dbin", "dmm")
 
     def _day(self, t: np.ndarray) -> np.ndarray:
-        return (t + round(self.config.fusion.day_offset_hours * HOUR_NS)) // DAY_NS
+        """Rain day holding the instant ``t`` as the end of an interval: day d is
+        (d, d + 1] at UTC + ``day_offset_hours`` (``streams.raster_state.day_number``)."""
+        return (t - 1 + round(self.config.fusion.day_offset_hours * HOUR_NS)) // DAY_NS
 
     def _ring(self, rows: np.ndarray, number: np.ndarray, amount: np.ndarray, key: str,
               values: str) -> None:
@@ -153,13 +176,13 @@ class RainSeriesState:
 
     def hourly(self, rows: np.ndarray, end_ns: np.ndarray, hours: int) -> np.ndarray:
         """(rows, hours) totals of the hours ending at the hour holding ``end_ns``; NaN before
-        the series' first hour."""
-        end = -((-end_ns) // HOUR_NS)
-        want = end[:, None] - np.arange(hours - 1, -1, -1)[None, :]
-        return self._gather(rows, want, "hbin", "hmm", -((-self.first_ns[rows]) // HOUR_NS))
+        the first hour a reading of the series covers."""
+        want = _hour(end_ns)[:, None] - np.arange(hours - 1, -1, -1)[None, :]
+        return self._gather(rows, want, "hbin", "hmm", _hour(self.first_ns[rows]))
 
     def daily(self, rows: np.ndarray, end_ns: np.ndarray, days: int) -> np.ndarray:
-        """(rows, days) totals, column 0 the day holding ``end_ns``; NaN before the first day."""
+        """(rows, days) totals, column 0 the day holding ``end_ns``; NaN before the first day
+        a reading of the series covers."""
         want = self._day(end_ns)[:, None] - np.arange(days)[None, :]
         return self._gather(rows, want, "dbin", "dmm", self._day(self.first_ns[rows]))
 
@@ -257,3 +280,8 @@ class RainSeriesState:
         for name, (_, _, fill) in self._LAYOUT.items():
             if name not in ("slot", "model", "grid"):
                 getattr(self, name)[rows] = fill
+
+
+def _hour(t: np.ndarray) -> np.ndarray:
+    """Number h of the hour (h - 1, h] holding the instant ``t`` (ns)."""
+    return -((-t) // HOUR_NS)

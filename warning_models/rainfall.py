@@ -21,11 +21,14 @@ effective antecedent rainfall P_e gets its own bounds in mm (as Chinese
 provincial warning practice grades effective rainfall) and the point takes
 the higher of the two levels.
 
-Effective antecedent rainfall P_e = sum_{i=0}^{n-1} K^i P_i, with P_i the
-rainfall i days before the reference day (i = 0 is the reference day) and
-K in (0, 1) the daily decay of the soil's water storage (Crozier 1999;
-Glade et al. 2000; K = 0.8 to 0.9 over 10 to 20 days in Chinese regional
-practice; default 0.8 over 15 days).
+Effective antecedent rainfall P_e = sum_{i=0}^{n-1} K^i P_i (mm), with P_i
+the rainfall i days before the reference day (i = 0 is the reference day,
+weight 1) and K in (0, 1) the daily decay of the soil's water storage. This
+is the "effective rainfall" of Chinese regional warning practice (K = 0.8 to
+0.9 over 10 to 20 days; default 0.8 over 15 days): the reference day's rain
+plus the antecedent daily rainfall index of Crozier (1999) and Glade et al.
+(2000), r_a = sum_{i>=1} K^i P_i, whose sum starts at the day before (their
+day 1 weighs K, not 1).
 
 NaN means "no data" and is documented where it can leave a function.
 
@@ -129,7 +132,7 @@ class RainfallParameters(BaseModel):
 
     threshold: a published name ("caine_1980", "guzzetti_2008") or a regional
         mapping {name, alpha, beta, min_duration_h, max_duration_h}.
-    windows_h: accumulation windows (h), positive and increasing.
+    windows_h: accumulation windows (h), whole hours >= 1, increasing.
     ratio_bounds: observed / threshold intensity that starts each level.
     effective_rainfall_mm: optional bounds on P_e (mm) for a second level.
     """
@@ -157,6 +160,9 @@ class RainfallParameters(BaseModel):
     def _windows(cls, value: tuple[float, ...]) -> tuple[float, ...]:
         if not value or any(b <= a for a, b in pairwise(value)):
             raise ValueError(f"windows_h must be non-empty and increasing, got {value}")
+        if any(w < 1 or w != round(w) for w in value):
+            # accumulations are sums of hourly totals: refused here, not during a storm
+            raise ValueError(f"windows_h must be whole hours >= 1, got {value}")
         return value
 
 
@@ -255,7 +261,8 @@ def latest_accumulations(hourly_mm: np.ndarray,
 
 
 def effective_antecedent_rainfall(daily_mm: np.ndarray, k: float = 0.8) -> np.ndarray:
-    """P_e = sum_i K^i P_i (mm) per point (Crozier 1999; Glade et al. 2000).
+    """P_e = sum_{i>=0} K^i P_i (mm) per point: the reference day's rain plus the antecedent
+    daily rainfall index of Crozier (1999) and Glade et al. (2000) (module docstring).
 
     daily_mm: (points, days) or (days,); column i holds the rainfall i days
     before the reference day (column 0 = the reference day, weight 1).

@@ -75,6 +75,9 @@ class RainfallFusionParams(BaseModel):
         reading, a late reading); readings further apart than
         ``max_report_interval_hours`` stand for that many hours (the rest of
         the gap counts as dry, as for a tipping-bucket gauge).
+    grid_interval_hours: hours of rain a reading derived from the rainfall
+        grid stands for: the raster's interval (the service sets it from the
+        setting ``rainfall_interval_hours``, so both always agree).
     day_offset_hours: rain days (for the antecedent rainfall) start at UTC
         midnight plus this (8: Beijing time).
     """
@@ -89,6 +92,7 @@ class RainfallFusionParams(BaseModel):
     gauge_fresh_hours: float = Field(2.0, gt=0, le=72)
     report_interval_hours: float = Field(1.0, gt=0, le=24)
     max_report_interval_hours: float = Field(1.0, gt=0, le=24)
+    grid_interval_hours: float = Field(1.0, gt=0, le=24 * 31)
     day_offset_hours: float = Field(8.0, ge=-12, le=14)
 
     @field_validator("alone_cap", "escalate_from", "escalate_cap", mode="before")

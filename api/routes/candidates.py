@@ -128,7 +128,7 @@ def read_area(session: SessionDep, user: Reader, boundaries: BoundariesDep,
 def accept_area(sessions: SessionFactoryDep, user: Reviewer, boundaries: BoundariesDep,
                 area_id: AreaId, body: AcceptArea) -> OrjsonResponse:
     with _decision(area_id), session_scope(sessions, write_lock=True) as session:
-        area = _pending(session, area_id, user, boundaries)
+        area, place = _pending(session, area_id, user, boundaries)
         where = boundaries.assign([area.lon], [area.lat])
         point = RiskPoint(
             id=f"insar-{area.id}", name=body.name, hazard_type=body.hazard_type, lon=area.lon,
@@ -139,7 +139,7 @@ def accept_area(sessions: SessionFactoryDep, user: Reviewer, boundaries: Boundar
         upsert_points(session, [point])
         decided = decide_candidate_area(session, area_id, status=ACCEPTED, point_id=point.id)
         view = get_point(session, point.id)
-    return OrjsonResponse({"candidate_area": area_feature(decided, places([decided], boundaries)[0]),
+    return OrjsonResponse({"candidate_area": area_feature(decided, place),
                            "risk_point": point_feature(view)}, status_code=201)
 
 
@@ -154,9 +154,9 @@ def accept_area(sessions: SessionFactoryDep, user: Reviewer, boundaries: Boundar
 def reject_area(sessions: SessionFactoryDep, user: Reviewer, boundaries: BoundariesDep,
                 area_id: AreaId, body: RejectArea) -> GeoJSONResponse:
     with _decision(area_id), session_scope(sessions, write_lock=True) as session:
-        area = _pending(session, area_id, user, boundaries)
+        _, place = _pending(session, area_id, user, boundaries)
         decided = decide_candidate_area(session, area_id, status=REJECTED, reason=body.reason)
-    return GeoJSONResponse(area_feature(decided, places([area], boundaries)[0]))
+    return GeoJSONResponse(area_feature(decided, place))
 
 
 def _check_area_scope(user: Principal, area: CandidateArea, boundaries: Boundaries,
@@ -169,15 +169,16 @@ def _check_area_scope(user: Principal, area: CandidateArea, boundaries: Boundari
 
 
 def _pending(session: Session, area_id: str, user: Principal,
-             boundaries: Boundaries) -> CandidateArea:
+             boundaries: Boundaries) -> tuple[CandidateArea, AreaPlace]:
+    """The undecided area the caller may decide on, and its place (a decision keeps it)."""
     area = get_candidate_area(session, area_id)
     if area is None:
         raise CandidateAreaNotFound(area_id)
-    _check_area_scope(user, area, boundaries, "decide on")
+    place = _check_area_scope(user, area, boundaries, "decide on")
     if area.status != CANDIDATE:
         raise CandidateAreaDecided(f"candidate area {area_id} was already {area.status}"
                                    + (f" as risk point {area.point_id}" if area.point_id else ""))
-    return area
+    return area, place
 
 
 @contextmanager

@@ -167,9 +167,12 @@ def test_memory_stays_at_a_few_blocks_of_a_large_velocity_map(large):
     finally:
         tracemalloc.stop()
     assert out == []
-    # the in-memory path holds the map, its coherence and masks whole: several times this
+    # The in-memory path holds the map, its coherence and masks whole, several times
+    # grid_bytes; one float64 copy of the map alone reaches it. The block path's peak does not
+    # grow with the map (about 4.4 MiB at 1280 and at 2560 cells a side, chunks of 0.5 MiB):
+    # the bound leaves room for other numpy and dask versions without letting a whole map in.
     grid_bytes = size * size * 8
-    assert peak < grid_bytes / 2, f"peak {peak / 2**20:.1f} MiB"
+    assert peak < grid_bytes, f"peak {peak / 2**20:.1f} MiB"
     areas, samples = chunked.stored(["B1"])
     # B1 covers the disc at (128, 128); it has one sample per map (the small one too)
     assert len(areas) == 3 and len(samples["B1"]) == 2

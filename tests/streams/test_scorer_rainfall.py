@@ -136,3 +136,8 @@ def test_the_rainfall_file_of_the_settings_is_validated_when_loaded(tmp_path) ->
     bad.write_text("fusion: {escalate_cap: red}\n")
     with pytest.raises(ValidationError, match="escalate_cap"):
         rainfall_scoring_config(Settings(rainfall_thresholds_file=bad))
+
+
+def test_grid_readings_stand_for_the_interval_of_the_rainfall_rasters() -> None:
+    config = rainfall_scoring_config(Settings(rainfall_interval_hours=3.0))
+    assert config.fusion.grid_interval_hours == 3.0

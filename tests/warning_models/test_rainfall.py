@@ -184,6 +184,8 @@ def test_parameters_from_configuration() -> None:
     {"ratio_bounds": {"blue": 1.0, "yellow": 0.9, "orange": 1.5, "red": 2.0}},
     {"antecedent": {"k": 1.0}},
     {"windows_h": [24, 6]},
+    {"windows_h": [1.5, 3]},        # the scorer's series are hourly: windows are whole hours
+    {"windows_h": [0.5, 3]},
 ])
 def test_bad_configuration_fails_when_loaded(bad: dict) -> None:
     with pytest.raises(ValidationError):

@@ -24,7 +24,6 @@ from geowarn.settings import Settings
 from store.db import make_engine, session_factory, session_scope
 from store.tables import WarningRow, WarningTransitionRow
 from tests.api.seed import at, bearer
-from tests.api.test_ogc import seeded_once  # noqa: F401 - fixture: one seeded DB per backend
 
 CAP = "urn:oasis:names:tc:emergency:cap:1.2"
 ATOM = "http://www.w3.org/2005/Atom"
@@ -54,7 +53,7 @@ def add_polygon_warning(url: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def app(seeded_once: str,  # noqa: F811 - the imported fixture, requested by name
+def app(seeded_once: str,
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
     """The app on the seed plus W5; module-wide, as every test here only reads."""
     add_polygon_warning(seeded_once)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import ClassVar
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from api.app import create_app
 from api.auth.dependencies import require_read
@@ -20,11 +17,8 @@ from api.ogc.providers.base import Extent
 from api.routes import ogc
 from geowarn.settings import Settings
 from store.db import make_engine, session_factory
-from store.migrate import upgrade
 from store.read import BBox
-from tests.api.area_seed import seed_areas
-from tests.api.seed import bearer, seed
-from tests.conftest import POSTGRES_ADMIN_URL
+from tests.api.seed import bearer
 
 UNUSED_BROKER = "127.0.0.1:9"
 """The OGC routes never touch Kafka; without the lifespan the push hub is never started."""
@@ -32,31 +26,6 @@ UNUSED_BROKER = "127.0.0.1:9"
 CORE = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core"
 GEOJSON_CLASS = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson"
 OAS30 = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30"
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def seeded_once(request: pytest.FixtureRequest,
-                tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One seeded database per backend for the whole module: every test here only reads."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('ogc') / 'geowarn.db'}"
-    else:
-        name = f"geowarn_test_{uuid.uuid4().hex[:12]}"
-        admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(
-            hide_password=False)
-    upgrade(url)
-    engine = make_engine(url)
-    seed(engine)
-    seed_areas(engine)
-    engine.dispose()
-    yield url
-    if request.param == "postgres":
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """Console first-view benchmark: from navigation to 50,000 risk points drawn, in real Chromium.
 
-    python -m bench.console_first_view [--points 50000] [--runs 3] [--warning-share 0.05]
+    python -m bench.console_first_view [--points 50000] [--runs 5] [--warning-share 0.05] [--timeline]
 
 Serves the real API (uvicorn, SQLite, the embedded Tansu broker unless
 GEOWARN_KAFKA_BOOTSTRAP is set) and opens the console in Debian's headless
@@ -78,8 +78,29 @@ def serve(app) -> tuple[uvicorn.Server, threading.Thread, str]:
     return server, thread, f"http://127.0.0.1:{port}"
 
 
-def first_view(browser: Browser, url: str, token: str,
-               screenshot: Path | None = None) -> tuple[float, float, int]:
+MARKS = """() => [performance.timeOrigin, ...performance.getEntriesByType("mark").map(
+  (m) => [m.startTime, m.startTime, m.name])]"""
+
+
+def print_timeline(page, requests: list) -> None:
+    """The first view's requests (the map worker's too) and the page's marks, in seconds
+    from navigation, by when they ended."""
+    origin, *rows = page.evaluate(MARKS)
+    for request in requests:
+        timing = request.timing
+        if timing["responseEnd"] < 0:
+            continue
+        start = timing["startTime"] - origin
+        size = request.sizes()["responseBodySize"]
+        path = request.url.removeprefix(page.url.rstrip("/"))[:60]
+        label = f"{path} ({size / 1024:.0f} kB, first byte after {timing['responseStart']:.0f} ms)"
+        rows.append([start, start + timing["responseEnd"], label])
+    for start, end, name in sorted(rows, key=lambda row: row[1]):
+        print(f"      {start / 1000:5.2f}-{end / 1000:5.2f} s  {name}")
+
+
+def first_view(browser: Browser, url: str, token: str, screenshot: Path | None = None,
+               timeline: bool = False) -> tuple[float, float, int]:
     """Seconds from navigation to the points-drawn and the warnings-listed marks, and the
     points the page drew."""
     context = browser.new_context(viewport={"width": 1500, "height": 950})
@@ -87,6 +108,9 @@ def first_view(browser: Browser, url: str, token: str,
     context.add_init_script(
         f"sessionStorage.setItem('geowarn.console.token', {json.dumps(json.dumps(stored))})")
     page = context.new_page()
+    requests: list = []
+    if timeline:
+        context.on("requestfinished", lambda request: requests.append(request))
     try:
         page.goto(url + "/")
         page.wait_for_selector("body[data-warnings-ready]", timeout=120_000)
@@ -94,6 +118,8 @@ def first_view(browser: Browser, url: str, token: str,
         listed = page.evaluate(
             "performance.getEntriesByName('geowarn:warningsReady')[0].startTime")
         count = int(page.evaluate("document.body.dataset.pointCount"))
+        if timeline:
+            print_timeline(page, requests)
         if screenshot is not None:
             page.screenshot(path=str(screenshot))
     finally:
@@ -101,13 +127,14 @@ def first_view(browser: Browser, url: str, token: str,
     return mark / 1000, listed / 1000, count
 
 
-def measure(browser: Browser, url: str, tokens: dict[str, str], runs: int
-            ) -> dict[str, list[float]]:
+def measure(browser: Browser, url: str, tokens: dict[str, str], runs: int,
+            timeline: bool = False) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {}
     for run in range(1, runs + 1):
         for label, token in tokens.items():
-            seconds, listed, count = first_view(browser, url, token)
-            print(f"  run {run} {label}: {seconds:.2f} s ({count:,} points drawn), "
+            print(f"  run {run} {label}: ", end="\n" if timeline else "", flush=True)
+            seconds, listed, count = first_view(browser, url, token, timeline=timeline)
+            print(f"{'    total ' if timeline else ''}{seconds:.2f} s ({count:,} points drawn), "
                   f"warning list {listed:.2f} s", flush=True)
             times.setdefault(label, []).append(seconds)
             times.setdefault(f"{label} list", []).append(listed)
@@ -143,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warning-share", type=float, default=0.05,
                         help="share of the points with an active warning")
     parser.add_argument("--screenshot", type=Path, help="save the national first view here")
+    parser.add_argument("--timeline", action="store_true",
+                        help="print each run's requests and performance marks")
     args = parser.parse_args(argv)
 
     bootstrap = os.environ.get("GEOWARN_KAFKA_BOOTSTRAP")
@@ -179,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{args.runs} runs each of (a) baseline: empty point layer (Macau's officer) "
                       f"and (b) {args.points:,} points (national officer)")
                 times = measure(browser, base, {"(a) empty": token["bench-macau"],
-                                                "(b) points": token["bench-national"]}, args.runs)
+                                                "(b) points": token["bench-national"]}, args.runs,
+                                args.timeline)
                 if args.screenshot:
                     first_view(browser, base, token["bench-national"], args.screenshot)
                     print(f"screenshot: {args.screenshot}")

@@ -12,10 +12,11 @@ from fastapi.testclient import TestClient
 from store.db import make_engine, session_factory, session_scope
 from store.history import record_point_status
 from store.migrate import upgrade
+from store.points import upsert_points
 from store.tables import WarningRow
 from streams.kafka_config import KafkaConfig
 from streams.schemas import Assessment, Indicator
-from tests.api.seed import bearer, make_app, seed
+from tests.api.seed import POINTS, bearer, make_app, seed
 
 BASEMAP = "https://tiles.example.org/{z}/{x}/{y}.png"
 UNREACHABLE_BROKER = KafkaConfig("127.0.0.1:9")  # no lifespan: the push hub never starts
@@ -67,6 +68,13 @@ def test_the_page_its_assets_and_the_boundaries_are_public(sqlite_url: str,
     assert [f["properties"] for f in overview.json()["features"]] == [
         f["properties"] for f in body["features"]]
     assert len(overview.content) < len(provinces.content) / 2  # the first view's lighter map
+    for layer, response in (("provinces", provinces), ("provinces-overview", overview)):
+        again = offline.get(f"/console/boundaries/{layer}.geojson", headers={
+            "Accept-Encoding": "gzip", "If-None-Match": response.headers["etag"]})
+        assert again.status_code == 304 and not again.content, layer
+        inflated = offline.get(f"/console/boundaries/{layer}.geojson", headers={
+            "Accept-Encoding": "identity", "If-None-Match": response.headers["etag"]})
+        assert inflated.status_code == 200 and inflated.json() == response.json(), layer
     unknown = offline.get("/console/boundaries/towns.geojson")
     assert unknown.status_code == 404 and "counties, provinces" in unknown.text
 
@@ -133,3 +141,47 @@ def test_the_points_are_compact_scoped_and_flag_offline_sensors(seeded: str,
     assert sichuan["id"] == ["P1", "P2"] and sichuan["provinces"] == ["510000"]
     assert sichuan["offline"] == [0]
     assert client.get("/console/points", headers=bearer("gateway")).status_code == 403
+
+
+def test_the_national_points_follow_every_change_and_revalidate(seeded: str,
+                                                                tmp_path: Path) -> None:
+    """The national payload reads the registry once per change of it; warnings, sensor health
+    and the registry itself still show at once, and an unchanged payload costs a 304."""
+    client = client_for(seeded, tmp_path)
+    first = client.get("/console/points", headers=bearer("national"))
+    assert first.json()["level"] == [3, 0, 4, 0, 0]  # orange, none, red, none, none
+    etag = first.headers["etag"]
+    unchanged = client.get("/console/points", headers={**bearer("national"),
+                                                       "If-None-Match": etag})
+    assert unchanged.status_code == 304 and unchanged.headers["etag"] == etag
+    assert first.headers["content-encoding"] == "gzip"
+    plain = client.get("/console/points", headers={**bearer("national"),
+                                                   "Accept-Encoding": "identity",
+                                                   "If-None-Match": etag})  # another variant
+    assert plain.status_code == 200 and "content-encoding" not in plain.headers
+    assert plain.json() == first.json()
+
+    engine = make_engine(seeded)
+    now = datetime.now(UTC)
+    with session_scope(session_factory(engine)) as session:
+        session.add(WarningRow(
+            id="W-new", point_id="P4", level="yellow", status="active",
+            hazard_type="subsidence", province="云南省", county="P4 county", opened_at=T0,
+            updated_at=T0, model="deformation", model_version="1", last_assessment_id="A-new",
+            evidence=[]))  # an event time older than every other warning's
+        record_point_status(session, [health("P5", 0, "no_data", offline=("P5-s0",))])
+    body = client.get("/console/points", headers={**bearer("national"),
+                                                  "If-None-Match": etag}).json()
+    assert body["level"] == [3, 0, 4, 2, 0] and body["warning_id"][3] == "W-new"
+    assert body["offline"] == [4]
+
+    moved = POINTS[1].model_copy(update={"lon": 102.25, "hazard_type": "collapse"})
+    added = POINTS[4].model_copy(update={"id": "P6", "province_adcode": "820000"})
+    with session_scope(session_factory(engine)) as session:
+        upsert_points(session, [moved, added], now=now)
+    engine.dispose()
+    body = client.get("/console/points", headers=bearer("national")).json()
+    assert body["id"] == ["P1", "P2", "P3", "P4", "P5", "P6"] and body["lon"][1] == 102.25
+    assert body["hazards"][body["hazard"][1]] == "collapse"
+    assert body["provinces"][body["province"][5]] == "820000"
+    assert body["level"] == [3, 0, 4, 2, 0, 0] and body["offline"] == [4]

@@ -38,23 +38,34 @@ async function authenticate() {
     } catch {
       forgetToken();
       token = null;
+      $("#app").hidden = true;  // shown early beside the stored token (see start)
     }
   }
 }
 
 async function start() {
-  const { token, api, me, pointsRequest } = await authenticate();
-  $("#app").hidden = false;
+  let token = storedToken();
+  let candidates = null;
+  let consoleMap = null;
+  function showMap() {
+    $("#app").hidden = false;
+    consoleMap ??= createConsoleMap($("#map"), {
+      config, token: () => token,
+      onPoint: (pointId) => openPoint(pointId),
+      onCandidate: (areaId) => { showView("candidates"); candidates.open(areaId); },
+    });
+  }
+  const authenticated = authenticate();
+  // With a token kept by this tab, the map (its WebGL context, worker and base layer) starts
+  // beside /auth/me and the points: a refused token reloads the page into the login form.
+  if (token) showMap();
+  const { token: accepted, api, me, pointsRequest } = await authenticated;
+  token = accepted;
+  showMap();
   $("#user").textContent = `${me.name} · ${me.role.replace("_", " ")}${me.provinces.length ? ` · ${me.provinces.join(", ")}` : ""}`;
   $("#logout").addEventListener("click", () => { forgetToken(); location.reload(); });
   document.body.dataset.role = me.role;
 
-  let candidates = null;
-  const consoleMap = createConsoleMap($("#map"), {
-    config, token: () => token,
-    onPoint: (pointId) => openPoint(pointId),
-    onCandidate: (areaId) => { showView("candidates"); candidates.open(areaId); },
-  });
   const panel = createPanel($("#panel"), { api, me, token: () => token,
                                            onClose: () => { consoleMap.select(null); list.select(null); } });
   const list = createWarningList($("#warning-list"), { onSelect: (id) => openWarning(id) });

@@ -7,16 +7,20 @@ from __future__ import annotations
 import io
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import httpx
 import pytest
 from PIL import Image
 from playwright.sync_api import Page, expect
+from sqlalchemy import delete
 
+from geo.registry import RiskPoint
 from store.db import session_scope
+from store.points import upsert_points
 from store.rasters import CANDIDATE, CandidateArea, add_candidate_areas
-from store.tables import WarningRow, WarningTransitionRow
+from store.tables import RiskPointRow, WarningRow, WarningTransitionRow
 from streams.schemas import WarningEvent
 from tests.api.seed import EVIDENCE, PASSWORD, POINTS, TOKENS
 from tests.console.conftest import LiveConsole, log_in, screenshot
@@ -135,11 +139,29 @@ def test_an_officer_sees_the_points_gets_a_pushed_warning_and_acknowledges_it(
     screenshot(page, "03b-charts")
 
 
+@pytest.fixture
+def village_in_p5(live_console: LiveConsole) -> Iterator[str]:
+    """A risk point inside P5's triangle, removed afterwards (other tests count the points)."""
+    village = RiskPoint(id="P5-IN", name="P5 village", hazard_type="collapse", lon=106.55,
+                        lat=29.45, geometry={"type": "Point", "coordinates": [106.55, 29.45]},
+                        province="重庆市", province_adcode="500000", county="c",
+                        county_adcode="500101", threatened_people=75, households=25)
+    with session_scope(live_console.sessions) as session:
+        upsert_points(session, [village])
+    yield village.id
+    with session_scope(live_console.sessions) as session:
+        session.execute(delete(RiskPointRow).where(RiskPointRow.id == village.id))
+
+
 def test_a_consultation_opens_on_a_warning_takes_messages_live_and_records_decisions(
-        live_console: LiveConsole, page: Page) -> None:
+        live_console: LiveConsole, page: Page, village_in_p5: str) -> None:
     event = open_warning(live_console, "P5", "red")
     log_in(page, live_console.url, "national")
     page.locator(f'tr[data-warning-id="{event.warning_id}"]').click()
+    # P5 is registered as an area: the panel lists the risk point inside it.
+    area = page.locator("#panel section.area-points")
+    expect(area).to_contain_text("Inside the area: 1 risk points, 75 people")
+    expect(area.locator(f'li[data-point-id="{village_in_p5}"]')).to_contain_text("P5 village")
     consultation = page.locator("#panel section.consultations")
     consultation.locator("input[name=invitees]").fill("analyst")
     consultation.locator('button[data-action="open-consultation"]').click()

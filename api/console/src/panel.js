@@ -121,7 +121,9 @@ export function createPanel(container, { api, me, token, onChanged, onClose }) {
 
   function render(point, warning, notice) {
     const level = warning?.level ?? point.level;
-    const status = sensorStatus(warning?.evidence);
+    // The point's own health (newest assessment) first; a warning's evidence adds stuck sensors.
+    const status = { ...Object.fromEntries((point.offline_sensors ?? []).map((id) => [id, "offline"])),
+                     ...sensorStatus(warning?.evidence) };
     replace(container,
       h("header", { class: "panel-head" },
         h("span", { class: "level", style: `background:${COLOUR[level]}` }, levelName(level)),
@@ -165,7 +167,20 @@ export function createPanel(container, { api, me, token, onChanged, onClose }) {
         ["Acknowledge by", formatTime(warning.ack_due_at)], ["Model", `${warning.model} ${warning.model_version}`],
         ["Predicted failure", predictedFailure(warning.evidence)],
       ]),
+      areaPoints(warning.points_inside),
       h("h4", {}, "Evidence"), evidenceTable(warning.evidence));
+  }
+
+  /** The other risk points inside a warned area (a point registered as a polygon). */
+  function areaPoints(points) {
+    if (!points?.length) return null;
+    const people = points.reduce((sum, p) => sum + p.threatened_people, 0);
+    return h("section", { class: "area-points", "aria-label": "points inside the area" },
+      h("h4", {}, `Inside the area: ${points.length} risk points, ${formatNumber(people)} people`),
+      h("ul", {}, points.map((p) => h("li", { dataset: { pointId: p.id } },
+        h("span", { class: "level", style: `background:${COLOUR[p.level] ?? COLOUR.none}` }, levelName(p.level)),
+        ` ${p.name} · ${HAZARD_LABEL[p.hazard_type] ?? p.hazard_type} · `,
+        `${formatNumber(p.threatened_people)} people, ${formatNumber(p.households)} households`))));
   }
 
   function auditTrail(warning) {

@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 def read_topic(kafka: KafkaConfig, topic: str, until: Callable[[list], bool], *,
                drive: Callable[[], object] = lambda: None, settle_s: float = 0.0,
-               timeout_s: float = 20.0) -> list:
+               timeout_s: float = 60.0) -> list:
     """Records of ``topic`` from the beginning, calling ``drive`` until ``until`` holds,
     then reading on for ``settle_s`` to catch any extra record.
 
@@ -55,8 +55,10 @@ def read_topic(kafka: KafkaConfig, topic: str, until: Callable[[list], bool], *,
         reader.close()
 
 
+# Drive the worker with polls of a second: a group join on the embedded broker takes a few
+# seconds, and kafka-python 3 restarts a join that outlasts a shorter poll, again and again.
 def drive_until(condition: Callable[[], bool], step: Callable[[], object],
-                timeout_s: float = 20.0) -> None:
+                timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
         assert time.monotonic() < deadline, "condition not reached"
@@ -102,9 +104,9 @@ def test_worker_records_publishes_dead_letters_and_ignores_a_replay(setup):
     sent = produce(kafka, topics.assessments, [encoded(a) for a in valid] + bad)
 
     events = read_topic(kafka, topics.warning_events, lambda r: len(r) >= 5,
-                        drive=lambda: worker.run_once(timeout_ms=200))
+                        drive=lambda: worker.run_once(timeout_ms=1000))
     letters = read_topic(kafka, topics.deadletter, lambda r: len(r) >= 2,
-                         drive=lambda: worker.run_once(timeout_ms=200))
+                         drive=lambda: worker.run_once(timeout_ms=1000))
 
     decoded = [WarningEvent.model_validate(orjson.loads(r.value)) for r in events]
     assert all(r.key == e.point_id.encode() for r, e in zip(events, decoded, strict=True))
@@ -133,7 +135,7 @@ def test_worker_records_publishes_dead_letters_and_ignores_a_replay(setup):
             committed = {p.partition: p.committed_offset for p in read_progress(session, "ledger")}
         return all(committed.get(partition, -1) >= offset for partition, offset in wanted)
 
-    drive_until(caught_up, lambda: worker.run_once(timeout_ms=200))
+    drive_until(caught_up, lambda: worker.run_once(timeout_ms=1000))
     # The worker flushes before it commits: had the replay produced events, they would be there.
     assert len(read_topic(kafka, topics.warning_events, lambda r: len(r) >= 5, settle_s=1.0)) == 5
 

@@ -99,7 +99,7 @@ def consume(worker: NotifierWorker, events: int, timeout_s: float = 30.0) -> tup
     deliveries, lets "no new delivery" mean that the events were read and logged nothing."""
     deadline, seen, logged = time.monotonic() + timeout_s, 0, 0
     while seen < events and time.monotonic() < deadline:
-        report = worker.run_once(timeout_ms=300)
+        report = worker.run_once(timeout_ms=1000)
         if report.completed:
             seen, logged = seen + report.events, logged + report.deliveries
     return seen, logged
